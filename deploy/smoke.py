@@ -1,0 +1,180 @@
+"""The last step of a deployment: one real upload through the floating IP.
+
+Waits until the service answers at the URL, uploads a generated picture, waits
+until the worker has made every variant, fetches each one, and returns the
+image's URL. Standard library only, so it runs wherever Ansible does.
+
+    python -m deploy.smoke http://10.210.0.100/
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import struct
+import sys
+import time
+import urllib.error
+import urllib.request
+import uuid
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+_TIMEOUT = 10.0
+
+
+class SmokeError(RuntimeError):
+    """The service did not do what a user needs; the message says what."""
+
+
+@dataclass(frozen=True)
+class SmokeResult:
+    image_id: str
+    image_url: str
+    variants: dict[str, str]
+    seconds: float
+
+
+def png(width: int = 800, height: int = 600) -> bytes:
+    """A colour gradient as PNG, big enough that every default variant is real work."""
+    rows = bytearray()
+    for y in range(height):
+        rows.append(0)  # filter type: none
+        for x in range(width):
+            rows += bytes((x * 255 // width, y * 255 // height, 128))
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(bytes(rows), 6))
+        + chunk(b"IEND", b"")
+    )
+
+
+def _request(req: urllib.request.Request) -> tuple[int, bytes]:
+    try:
+        with urllib.request.urlopen(req, timeout=_TIMEOUT) as resp:
+            return resp.status, resp.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
+
+
+def _get(url: str) -> tuple[int, bytes]:
+    return _request(urllib.request.Request(url))
+
+
+def _json(url: str) -> dict[str, Any]:
+    status, body = _get(url)
+    if status != 200:
+        raise SmokeError(f"GET {url} answered {status}: {body[:200]!r}")
+    return json.loads(body)
+
+
+def upload(base_url: str, data: bytes, filename: str = "smoke.png") -> str:
+    """POST the bytes as multipart field ``file``; return the new image's id."""
+    boundary = uuid.uuid4().hex
+    body = (
+        (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; '
+            f'filename="{filename}"\r\nContent-Type: image/png\r\n\r\n'
+        ).encode()
+        + data
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
+    req = urllib.request.Request(
+        base_url + "api/images",
+        data=body,
+        method="POST",
+        headers={"Content-Type": f"multipart/form-data; boundary={boundary}"},
+    )
+    status, answer = _request(req)
+    if status != 202:
+        raise SmokeError(f"upload answered {status}, not 202: {answer[:300]!r}")
+    return str(json.loads(answer)["id"])
+
+
+def wait_until(check: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    last: Exception | None = None
+    while time.monotonic() < deadline:
+        try:
+            if check():
+                return
+        except (OSError, SmokeError, ValueError) as exc:
+            last = exc
+        time.sleep(0.5)
+    raise SmokeError(f"gave up after {timeout:.0f} s waiting for {what}; last error: {last}")
+
+
+def wait_ready(base_url: str, timeout: float = 180.0) -> None:
+    """Until the floating IP answers /readyz with 200 (HAProxy found a ready backend)."""
+    wait_until(lambda: _get(base_url + "readyz")[0] == 200, timeout, f"{base_url}readyz")
+
+
+def wait_done(base_url: str, image_id: str, timeout: float = 120.0) -> dict[str, Any]:
+    """Poll the image until it is done; a failed image or the deadline is an error."""
+    deadline = time.monotonic() + timeout
+    record: dict[str, Any] = {}
+    last: Exception | None = None
+    while time.monotonic() < deadline:
+        try:
+            record = _json(f"{base_url}api/images/{image_id}")
+        except (OSError, ValueError, SmokeError) as exc:  # a blip: ask again
+            last = exc
+        else:
+            if record.get("status") == "failed":
+                raise SmokeError(f"image {image_id} failed: {record.get('error')}")
+            if record.get("status") == "done":
+                return record
+        time.sleep(0.5)
+    raise SmokeError(
+        f"image {image_id} still {record.get('status')!r} after {timeout:.0f} s; last error: {last}"
+    )
+
+
+def absolute(base_url: str, url: str) -> str:
+    return url if "://" in url else base_url.rstrip("/") + "/" + url.lstrip("/")
+
+
+def smoke(base_url: str, ready_timeout: float = 180.0) -> SmokeResult:
+    """Upload through ``base_url`` and wait for every variant; raise SmokeError if not."""
+    base_url = base_url.rstrip("/") + "/"
+    started = time.monotonic()
+    wait_ready(base_url, ready_timeout)
+    image_id = upload(base_url, png())
+    record = wait_done(base_url, image_id)
+    variants = {name: absolute(base_url, url) for name, url in record["variants"].items()}
+    for name, url in variants.items():
+        status, body = _get(url)
+        if status != 200 or not body:
+            raise SmokeError(f"variant {name} at {url} answered {status}")
+    return SmokeResult(
+        image_id=image_id,
+        image_url=f"{base_url}api/images/{image_id}",
+        variants=variants,
+        seconds=time.monotonic() - started,
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m deploy.smoke", description=__doc__)
+    parser.add_argument("url", help="the service's base URL, e.g. http://<floating ip>/")
+    args = parser.parse_args(argv)
+    try:
+        result = smoke(args.url)
+    except SmokeError as exc:
+        print(f"smoke test failed: {exc}", file=sys.stderr)
+        return 1
+    print(f"uploaded {result.image_url} with {', '.join(sorted(result.variants))}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
