@@ -1,0 +1,114 @@
+"""`python -m loadbench bench|scale|all|raw`: the load bench from the command line."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+from loadbench import bench, raw
+from loadbench.locust_run import LOCUSTFILE, Load
+from loadbench.target import REPO, TargetError, resolve
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="python -m loadbench", description=__doc__)
+    commands = top.add_subparsers(dest="command", required=True)
+    for name, text in (
+        ("bench", "Locust headless at a fixed load, raw worker speed and their ratio"),
+        ("scale", "the bench with workers on 1, 2, 3 VMs (stops workers, restores them)"),
+        ("all", "bench, then scale"),
+    ):
+        sub = commands.add_parser(name, help=text, description=text)
+        add_target_args(sub)
+        add_load_args(sub)
+    ui = commands.add_parser("ui", help="Locust's web UI on 127.0.0.1:8089 aimed at the target")
+    add_target_args(ui)
+    ui.add_argument("--port", type=int, default=8089)
+    speed = commands.add_parser("raw", help="raw worker speed only, no service needed")
+    speed.add_argument("--mix", default=Load.mix)
+    speed.add_argument("--repeats", type=int, default=5)
+    return top
+
+
+def add_target_args(sub: argparse.ArgumentParser) -> None:
+    sub.add_argument("--url", help="service URL (default: the inventory's or the lab's VIP)")
+    sub.add_argument("-i", "--inventory", help="Ansible inventory of real VMs")
+    sub.add_argument("--cores", type=int, help="cores all worker VMs have (real VMs only)")
+    sub.add_argument("--out", type=Path, default=REPO / "reports" / "load")
+
+
+def add_load_args(sub: argparse.ArgumentParser) -> None:
+    sub.add_argument("-u", "--users", type=int, default=Load.users)
+    sub.add_argument("-r", "--spawn-rate", type=float, default=Load.spawn_rate)
+    sub.add_argument("-t", "--duration", type=int, default=Load.duration_s, help="seconds")
+    sub.add_argument("--mix", default=Load.mix, help="upload weights, e.g. 2mp=3,12mp=1")
+    sub.add_argument("--repeats", type=int, default=5, help="raw speed repeats per photo")
+    sub.add_argument("--vms", default="1,2,3", help="scale: worker VM counts to run")
+    sub.add_argument("--scale-duration", type=int, default=None, help="scale: seconds per step")
+
+
+def print_bench(summary: dict) -> None:
+    ratio = summary["ratio"]
+    flow = summary["upload_to_done_ms"]
+    print(
+        f"resize throughput {summary['resize_throughput']['images_per_s']} images/s; "
+        f"upload-to-done p50/p95/p99 {flow['p50']}/{flow['p95']}/{flow['p99']} ms; "
+        f"error rate {summary['requests']['error_rate']}"
+    )
+    print(
+        f"raw worker speed {ratio['raw_images_per_s_per_core']} images/s per core x "
+        f"{ratio['cores']} cores ({ratio['cores_basis']})"
+    )
+    print(f"ratio {ratio['value']} (target >= {ratio['target']})")
+
+
+def web_ui(args: argparse.Namespace) -> int:
+    """Replace this process with Locust's web UI, host field set to the target."""
+    try:
+        target = resolve(args.url, args.inventory)
+    except TargetError as error:
+        print(f"loadbench: {error}", file=sys.stderr)
+        return 2
+    command = [
+        sys.executable, "-m", "locust", "--locustfile", str(LOCUSTFILE),
+        "--host", target.url.rstrip("/"), "--web-host", "127.0.0.1", "--web-port", str(args.port),
+    ]  # fmt: skip
+    print(f"Locust web UI on http://127.0.0.1:{args.port}, aimed at {target.url} ({target.source})")
+    sys.stdout.flush()
+    os.execv(sys.executable, command)
+    return 0  # not reached: execv replaced the process
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    if args.command == "raw":
+        speed = raw.measure(bench.mix_weights(args.mix), repeats=args.repeats)
+        print(json.dumps(speed.as_json(), indent=2))
+        return 0
+    if args.command == "ui":
+        return web_ui(args)
+    try:
+        target = resolve(args.url, args.inventory)
+        load = Load(args.users, args.spawn_rate, args.duration, args.mix)
+        cores = bench.cores_for(target, args.cores)
+    except (TargetError, ValueError) as error:
+        print(f"loadbench: {error}", file=sys.stderr)
+        return 2
+    print(f"target {target.url} ({target.source}); reports in {args.out}")
+    if args.command in ("bench", "all"):
+        summary = bench.bench(target, load, args.out, cores, repeats=args.repeats)
+        print_bench(summary)
+    if args.command in ("scale", "all"):
+        from loadbench import scaling  # needs the cluster's Nomad, not the dev service
+
+        counts = [int(n) for n in args.vms.split(",")]
+        step = Load(args.users, args.spawn_rate, args.scale_duration or args.duration, args.mix)
+        scaling.run(target, step, counts, args.out, args.cores, repeats=args.repeats)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,152 @@
+"""One bench run: Locust for a fixed load, the raw worker speed, the ratio, the report."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from loadbench import locust_run, plots, raw, results
+from loadbench.target import Target
+
+TARGET_RATIO = 0.6
+
+
+@dataclass(frozen=True)
+class Cores:
+    """How many cores the cluster's workers can use, and why we believe that number."""
+
+    count: int
+    basis: str
+
+
+def cores_for(target: Target, given: int | None, worker_vms: int | None = None) -> Cores:
+    """The ratio's denominator in cores, said honestly.
+
+    In the lab every VM is a container on this machine, so however many VMs run a worker
+    they share this host's CPUs, with Locust, HAProxy, RabbitMQ and MinIO on them too.
+    On real VMs the operator says how many cores all worker VMs have together; a scaling
+    step with fewer worker VMs gets its share.
+    """
+    host = os.cpu_count() or 1
+    if given is not None:
+        if given < 1:
+            raise ValueError(f"--cores must be >= 1, not {given}")
+        nodes = len(target.nodes) or 1
+        if worker_vms is None or target.lab:
+            return Cores(given, f"given with --cores ({given})")
+        share = max(1, round(given * worker_vms / nodes))
+        return Cores(share, f"--cores {given} for {nodes} VMs, {worker_vms} of them with workers")
+    if target.lab or target.host in ("127.0.0.1", "localhost", "::1"):
+        where = "lab VMs are containers on" if target.lab else "the service runs on"
+        return Cores(
+            host,
+            f"{where} this {host}-CPU host (os.cpu_count()), shared with the load generator, "
+            "HAProxy, RabbitMQ and MinIO; not 3 VMs' worth",
+        )
+    raise ValueError(
+        f"how many cores can the workers at {target.url} use? give --cores "
+        "(the CPUs of every VM running a worker, together)"
+    )
+
+
+def wait_healthy(url: str, timeout_s: float = 60.0) -> None:
+    """Wait until `<url>healthz` answers 200, or fail saying what it answered."""
+    deadline = time.monotonic() + timeout_s
+    last = "no answer"
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url + "healthz", timeout=5) as answer:
+                if answer.status == 200:
+                    return
+                last = f"HTTP {answer.status}"
+        except urllib.error.HTTPError as error:
+            last = f"HTTP {error.code}"
+        except OSError as error:
+            last = str(error)
+        time.sleep(1)
+    raise RuntimeError(f"{url}healthz did not answer 200 within {timeout_s:.0f} s: {last}")
+
+
+def mix_weights(mix: str) -> dict[str, int]:
+    weights = {}
+    for item in filter(None, mix.split(",")):
+        label, _, weight = item.partition("=")
+        weights[label.strip()] = int(weight)
+    return weights
+
+
+def warmup_for(duration_s: int) -> float:
+    return min(20.0, duration_s / 4)
+
+
+def run_load(target: Target, load: locust_run.Load, out: Path, name: str) -> dict[str, object]:
+    """Locust against the target, its figures, and the timeline plot; the summary part."""
+    wait_healthy(target.url)
+    files = locust_run.run(target.url, load, out, name)
+    warmup = warmup_for(load.duration_s)
+    figs = results.figures(files.stats, files.history, warmup)
+    points = results.timeline(results.read_rows(files.history))
+    title = f"{target.url}  {load.users} users, {load.duration_s} s, mix {load.mix}"
+    png = plots.timeline(points, warmup, title, out / f"{name}_timeline.png")
+    summary = figs.as_json()
+    summary["files"] = {key: str(path) for key, path in files.all().items()} | {
+        "timeline_png": str(png)
+    }
+    return summary
+
+
+def ratio(throughput: float, speed: raw.RawSpeed, cores: Cores) -> dict[str, object]:
+    ceiling = speed.images_per_s_per_core * cores.count
+    value = throughput / ceiling if ceiling else 0.0
+    return {
+        "value": round(value, 3),
+        "target": TARGET_RATIO,
+        "meets_target": value >= TARGET_RATIO,
+        "formula": "cluster images/s / (raw images/s per core x cores)",
+        "cluster_images_per_s": round(throughput, 3),
+        "raw_images_per_s_per_core": round(speed.images_per_s_per_core, 3),
+        "cores": cores.count,
+        "cores_basis": cores.basis,
+        "ceiling_images_per_s": round(ceiling, 3),
+    }
+
+
+def bench(
+    target: Target,
+    load: locust_run.Load,
+    out: Path,
+    cores: Cores,
+    repeats: int = 5,
+) -> dict[str, object]:
+    """The full bench: load, raw speed, ratio; writes and returns `summary.json`."""
+    summary: dict[str, object] = {
+        "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "target": {"url": target.url, "source": target.source},
+        "load": {
+            "users": load.users,
+            "spawn_rate": load.spawn_rate,
+            "duration_s": load.duration_s,
+            "warmup_s": warmup_for(load.duration_s),
+            "mix": load.mix,
+        },
+        "host_cpus": os.cpu_count(),
+    }
+    summary |= run_load(target, load, out, "locust")
+    speed = raw.measure(mix_weights(load.mix), repeats=repeats)
+    summary["raw_worker_speed"] = speed.as_json()
+    throughput = summary["resize_throughput"]["images_per_s"]  # type: ignore[index]
+    summary["ratio"] = ratio(float(throughput), speed, cores)
+    write_json(out / "summary.json", summary)
+    return summary
+
+
+def write_json(path: Path, data: dict[str, object]) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, indent=2) + "\n")
+    return path

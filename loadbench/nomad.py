@@ -1,0 +1,126 @@
+"""Just enough of Nomad's HTTP API to run the worker job on fewer VMs and back.
+
+https://developer.hashicorp.com/nomad/api-docs/jobs (read job, scale, allocations,
+latest deployment). Nomad listens on every VM's private address at 4646; for real VMs
+behind a bastion, tunnel it (`ssh -L 4646:<vm>:4646 bastion`) and give NOMAD_ADDR.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+
+class NomadError(RuntimeError):
+    """Nomad did not answer, or the job did not reach the state asked for."""
+
+
+@dataclass(frozen=True)
+class Placement:
+    """The worker allocations that run now, and on which VMs."""
+
+    running: int
+    nodes: tuple[str, ...]
+    stopping: int
+
+
+class Nomad:
+    """A Nomad HTTP client that tries each known address in turn."""
+
+    def __init__(self, addresses: Sequence[str], token: str | None = None) -> None:
+        if not addresses:
+            raise NomadError("no Nomad address: give NOMAD_ADDR or a target with nodes")
+        self.addresses = list(addresses)
+        self.token = token or os.environ.get("NOMAD_TOKEN") or None
+
+    @classmethod
+    def for_nodes(cls, node_addresses: Sequence[str]) -> Nomad:
+        if os.environ.get("NOMAD_ADDR"):
+            return cls([os.environ["NOMAD_ADDR"].rstrip("/")])
+        return cls([f"http://{address}:4646" for address in node_addresses])
+
+    def call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+        errors = []
+        for base in self.addresses:
+            request = urllib.request.Request(
+                base + path,
+                method=method,
+                data=json.dumps(body).encode() if body is not None else None,
+                headers={"Content-Type": "application/json"}
+                | ({"X-Nomad-Token": self.token} if self.token else {}),
+            )
+            try:
+                with urllib.request.urlopen(request, timeout=10) as answer:
+                    text = answer.read().decode()
+                    return json.loads(text) if text else None
+            except urllib.error.HTTPError as error:
+                raise NomadError(
+                    f"{method} {path}: HTTP {error.code}: {error.read()[:300]!r}"
+                ) from error
+            except OSError as error:
+                errors.append(f"{base}: {error}")
+        raise NomadError(f"{method} {path}: no Nomad answered: {'; '.join(errors)}")
+
+    def job(self, job_id: str) -> dict[str, Any]:
+        return self.call("GET", f"/v1/job/{job_id}")
+
+    def group_count(self, job_id: str, group: str) -> int:
+        for task_group in self.job(job_id)["TaskGroups"]:
+            if task_group["Name"] == group:
+                return int(task_group["Count"])
+        raise NomadError(f"job {job_id} has no group {group!r}")
+
+    def scale(self, job_id: str, group: str, count: int, message: str) -> None:
+        body = {"Count": count, "Target": {"Group": group}, "Message": message}
+        self.call("POST", f"/v1/job/{job_id}/scale", body)
+
+    def placement(self, job_id: str, group: str) -> Placement:
+        allocations = self.call("GET", f"/v1/job/{job_id}/allocations")
+        mine = [a for a in allocations if a["TaskGroup"] == group]
+        running = [
+            a for a in mine if a["ClientStatus"] == "running" and a["DesiredStatus"] == "run"
+        ]
+        stopping = [
+            a for a in mine if a["ClientStatus"] == "running" and a["DesiredStatus"] != "run"
+        ]
+        nodes = tuple(sorted(a["NodeName"] for a in running if _healthy_or_no_deployment(a)))
+        return Placement(len(nodes), nodes, len(stopping))
+
+    def deployment_status(self, job_id: str) -> str | None:
+        """Status of the deployment of the job's current version, None when it has none."""
+        version = self.job(job_id)["Version"]
+        latest = self.call("GET", f"/v1/job/{job_id}/deployment")
+        if not latest or latest.get("JobVersion") != version:
+            return None
+        return str(latest["Status"])
+
+    def wait_running(self, job_id: str, group: str, count: int, timeout_s: float) -> Placement:
+        """Wait until exactly `count` healthy allocations run and none is still stopping."""
+        deadline = time.monotonic() + timeout_s
+        seen = Placement(0, (), 0)
+        while time.monotonic() < deadline:
+            seen = self.placement(job_id, group)
+            status = self.deployment_status(job_id)
+            if status in ("failed", "cancelled"):
+                raise NomadError(f"{job_id}: deployment {status} while scaling to {count}")
+            settled = status in (None, "successful")
+            if seen.running == count and seen.stopping == 0 and settled:
+                return seen
+            time.sleep(2)
+        raise NomadError(
+            f"{job_id}: {seen.running} healthy {group} allocations on {list(seen.nodes)} "
+            f"({seen.stopping} stopping) after {timeout_s:.0f} s, wanted {count}"
+        )
+
+
+def _healthy_or_no_deployment(allocation: dict[str, Any]) -> bool:
+    """Healthy by its deployment's checks; an allocation outside any deployment counts."""
+    if not allocation.get("DeploymentID"):
+        return True
+    return (allocation.get("DeploymentStatus") or {}).get("Healthy") is True

@@ -1,0 +1,73 @@
+"""The bench's figures as PNG: a run over time, and throughput against worker VMs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only; no display on CI machines
+
+import matplotlib.pyplot as plt
+
+from loadbench.results import Point, rate
+
+
+def timeline(points: list[Point], warmup_s: float, title: str, path: Path) -> Path:
+    """Throughput and upload-to-done latency over the run, warm-up shaded."""
+    fig, (top, bottom) = plt.subplots(2, 1, sharex=True, figsize=(9, 6), dpi=100)
+    rates = rate(points)
+    top.plot([t for t, _ in rates], [r for _, r in rates], color="tab:blue", label="images done/s")
+    top.set_ylabel("images / s (5 s window)")
+    users = top.twinx()
+    users.step([p.t for p in points], [p.users for p in points], color="tab:gray", where="post")
+    users.set_ylabel("users", color="tab:gray")
+    for label, attr, colour in (("p50", "p50_ms", "tab:green"), ("p95", "p95_ms", "tab:red")):
+        series = [(p.t, getattr(p, attr)) for p in points if getattr(p, attr) is not None]
+        bottom.plot(
+            [t for t, _ in series], [v / 1000 for _, v in series], color=colour, label=label
+        )
+    bottom.set_ylabel("upload-to-done (s, 10 s window)")
+    bottom.set_xlabel("seconds since start")
+    failures = [
+        p.t for i, p in enumerate(points) if i and p.failed_total > points[i - 1].failed_total
+    ]
+    for t in failures:
+        bottom.axvline(t, color="black", alpha=0.3, linewidth=0.8)
+    for axis in (top, bottom):
+        axis.axvspan(0, warmup_s, color="0.9", zorder=0)
+        axis.grid(alpha=0.3)
+    top.legend(loc="upper left")
+    bottom.legend(loc="upper left")
+    top.set_title(title)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def scaling(
+    results: list[tuple[int, float]], ceiling: float | None, title: str, path: Path
+) -> Path:
+    """Measured images/s for each number of worker VMs, and the raw-speed ceiling if known."""
+    fig, axis = plt.subplots(figsize=(7, 4.5), dpi=100)
+    vms = [n for n, _ in results]
+    values = [v for _, v in results]
+    axis.bar(vms, values, color="tab:blue", width=0.6, label="measured through the floating IP")
+    for n, value in results:
+        axis.annotate(f"{value:.2f}", (n, value), ha="center", va="bottom")
+    if ceiling is not None:
+        axis.axhline(ceiling, color="tab:red", linestyle="--", label="raw speed x cores")
+    axis.set_xticks(vms)
+    axis.set_xlabel("VMs running a worker")
+    axis.set_ylabel("resize throughput (images / s)")
+    axis.set_title(title)
+    axis.legend(loc="lower right")
+    axis.grid(axis="y", alpha=0.3)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def _save(fig: plt.Figure, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+    return path

@@ -1,0 +1,121 @@
+"""What the load goes to: an explicit URL, an inventory's floating IP, or the lab's.
+
+The order is the one every imgcloud lane uses: what the operator names wins, the lab is
+the default. Load only ever goes to the address found here.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import yaml
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+class TargetError(RuntimeError):
+    """The target could not be found; the message says what to give instead."""
+
+
+@dataclass(frozen=True)
+class Node:
+    """One VM of the cluster: its inventory name, private address, lab container if any."""
+
+    name: str
+    address: str
+    container: str | None = None
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where to send load, what it runs on, and how we know."""
+
+    url: str
+    source: str  # "url", "inventory <path>" or "lab <name>"
+    nodes: tuple[Node, ...] = field(default=())
+    lab: bool = False
+
+    @property
+    def host(self) -> str:
+        return urlsplit(self.url).hostname or ""
+
+
+def normalise_url(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise TargetError(f"{url!r} is not an http(s) URL such as http://10.77.0.100/")
+    return url if url.endswith("/") else url + "/"
+
+
+def resolve(url: str | None = None, inventory: str | None = None) -> Target:
+    """The target from `url`, else `inventory`, else IMGCLOUD_LOAD_URL, else the lab."""
+    if url:
+        return Target(normalise_url(url), "url")
+    if inventory:
+        return from_inventory(Path(inventory))
+    if os.environ.get("IMGCLOUD_LOAD_URL"):
+        return Target(normalise_url(os.environ["IMGCLOUD_LOAD_URL"]), "IMGCLOUD_LOAD_URL")
+    return from_lab()
+
+
+def lab_status() -> dict[str, Any]:
+    """`python -m lab status --json` of the lab named by IMGCLOUD_LAB_NAME (default imgcloud)."""
+    command = [sys.executable, "-m", "lab", "status", "--json"]
+    try:
+        done = subprocess.run(
+            command, cwd=REPO, capture_output=True, text=True, timeout=60, check=False
+        )
+    except subprocess.TimeoutExpired as error:
+        raise TargetError("`python -m lab status --json` did not answer in 60 s") from error
+    if done.returncode != 0:
+        raise TargetError(
+            "no target: give --url or --inventory, or bring the lab up (`tox -e deploy`); "
+            f"`python -m lab status --json` said: {done.stderr.strip() or done.stdout.strip()}"
+        )
+    try:
+        return json.loads(done.stdout)
+    except json.JSONDecodeError as error:
+        raise TargetError(f"`python -m lab status --json` printed no JSON: {error}") from error
+
+
+def from_lab() -> Target:
+    status = lab_status()
+    if not status.get("url"):
+        raise TargetError("the lab status has no url: is the service deployed (`tox -e deploy`)?")
+    nodes = tuple(
+        Node(node["name"], node["address"], node.get("container"))
+        for node in status.get("nodes", [])
+    )
+    name = os.environ.get("IMGCLOUD_LAB_NAME", "imgcloud")
+    return Target(normalise_url(status["url"]), f"lab {name}", nodes, lab=True)
+
+
+def from_inventory(path: Path) -> Target:
+    """The floating IP and cluster hosts of an Ansible YAML inventory."""
+    if not path.is_file():
+        raise TargetError(f"inventory {path} does not exist")
+    data = yaml.safe_load(path.read_text()) or {}
+    top = data.get("all", data)
+    variables = top.get("vars", {}) or {}
+    vip = variables.get("imgcloud_vip")
+    if not vip:
+        raise TargetError(f"inventory {path} sets no imgcloud_vip in all.vars")
+    hosts = _group_hosts(top, "cluster")
+    nodes = tuple(Node(name, str(hv.get("ansible_host", name))) for name, hv in hosts.items())
+    lab = bool(variables.get("imgcloud_lab", False))
+    return Target(f"http://{vip}/", f"inventory {path}", nodes, lab=lab)
+
+
+def _group_hosts(top: dict[str, Any], group: str) -> dict[str, dict[str, Any]]:
+    found = (top.get("children", {}) or {}).get(group) or {}
+    hosts = dict(found.get("hosts", {}) or {})
+    for child in (found.get("children", {}) or {}).values():
+        hosts.update((child or {}).get("hosts", {}) or {})
+    return {name: (hv or {}) for name, hv in hosts.items()}
