@@ -1,0 +1,39 @@
+"""Fixtures of the load lane: the target, and one short bench run shared by its tests.
+
+The target is the lab's floating IP by default; `--inventory PATH` (the option of
+tests/conftest.py) aims at real VMs, and IMGCLOUD_LOAD_URL at any URL, such as
+`imgcloud dev` on loopback.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from loadbench import bench
+from loadbench.locust_run import Load
+from loadbench.target import Target, resolve
+
+SMOKE_LOAD = Load(users=4, spawn_rate=2.0, duration_s=30, mix="2mp=3,12mp=1")
+
+
+@pytest.fixture(scope="session")
+def load_target(request: pytest.FixtureRequest) -> Target:
+    inventory = request.config.getoption("inventory", default=None)
+    return resolve(inventory=str(inventory) if inventory else None)
+
+
+@pytest.fixture(scope="session")
+def smoke_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("load-smoke")
+
+
+@pytest.fixture(scope="session")
+def smoke_summary(load_target: Target, smoke_dir: Path) -> dict[str, Any]:
+    """One short headless bench against the target; its summary.json as written."""
+    cores = bench.cores_for(load_target, None)
+    bench.bench(load_target, SMOKE_LOAD, smoke_dir, cores, repeats=1)
+    return json.loads((smoke_dir / "summary.json").read_text())
