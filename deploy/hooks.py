@@ -1,0 +1,40 @@
+"""The steps around the playbook: the place to add deployment steps.
+
+`python -m deploy` calls before_playbook, runs playbooks/site.yml, then calls
+after_playbook; `ready_problems` tells the test fixtures whether a deployment
+is needed at all. The service engineer adds the image build and push (before)
+and the smoke upload through the floating IP (after) here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from deploy.health import cluster_problems
+
+
+@dataclass
+class Deployment:
+    inventory: Path
+    playbook_args: list[str]
+    variables: dict[str, Any] = field(default_factory=dict)  # of the first cluster host
+
+    @property
+    def url(self) -> str | None:
+        vip = self.variables.get("imgcloud_vip")
+        return f"http://{vip}/" if vip else None
+
+
+def before_playbook(deployment: Deployment) -> None:
+    """Runs before playbooks/site.yml (e.g. build and push the image the VMs pull)."""
+
+
+def after_playbook(deployment: Deployment) -> None:
+    """Runs after a successful playbooks/site.yml (e.g. a smoke upload through the URL)."""
+
+
+def ready_problems(deployment: Deployment) -> list[str]:
+    """What keeps this deployment from being complete; empty when nothing does."""
+    return cluster_problems(deployment.inventory)
