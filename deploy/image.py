@@ -28,6 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 IMAGE_NAME = "imgcloud"
 # The lab's debootstrapped Debian: no registry is reachable, so it is the base.
 LAB_BASE_IMAGE = "imgcloud-lab/base:bookworm"
+LOCAL_CA_DIR = Path("/usr/local/share/ca-certificates")
 
 
 class ImageError(RuntimeError):
@@ -108,14 +109,29 @@ def plan_from_vars(
 
 
 def _docker(*args: str) -> None:
-    print("+ docker " + " ".join(shlex.quote(a) for a in args), flush=True)
+    shown = (a if len(a) < 120 else a[:60] + "...(long)" for a in args)
+    print("+ docker " + " ".join(shlex.quote(a) for a in shown), flush=True)
     proc = subprocess.run(["docker", *args], check=False)
     if proc.returncode != 0:
         raise ImageError(f"`docker {args[0]}` failed with exit code {proc.returncode}")
 
 
+def local_ca_certificates(folder: Path = LOCAL_CA_DIR) -> str:
+    """PEM text of the CAs this machine added to its trust store (Debian's local folder).
+
+    A build behind a TLS-intercepting proxy needs them to reach PyPI; they are
+    public certificates and stay in the build stage of the image.
+    """
+    if not folder.is_dir():
+        return ""
+    return "\n".join(p.read_text().strip() for p in sorted(folder.rglob("*.crt")))
+
+
 def build(plan: ImagePlan, root: Path = ROOT) -> None:
     args = ["build", "--tag", plan.tag, "--build-arg", f"VERSION={plan.version}"]
+    extra_ca = local_ca_certificates()
+    if extra_ca:
+        args += ["--build-arg", f"EXTRA_CA_CERTS={extra_ca}"]
     if plan.base_image:
         args += ["--build-arg", f"BASE_IMAGE={plan.base_image}"]
     if plan.target:
