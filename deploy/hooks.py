@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from deploy import image, smoke
 from deploy.health import cluster_problems
 
 
@@ -29,12 +30,18 @@ class Deployment:
 
 def before_playbook(deployment: Deployment) -> None:
     """Runs before playbooks/site.yml (e.g. build and push the image the VMs pull)."""
+    image.build_and_push(deployment.variables, image.version_from_args(deployment.playbook_args))
 
 
 def after_playbook(deployment: Deployment) -> None:
     """Runs after a successful playbooks/site.yml (e.g. a smoke upload through the URL)."""
+    if deployment.url:
+        smoke.report(deployment.url)
 
 
 def ready_problems(deployment: Deployment) -> list[str]:
     """What keeps this deployment from being complete; empty when nothing does."""
-    return cluster_problems(deployment.inventory)
+    problems = cluster_problems(deployment.inventory)
+    if not problems and deployment.url:
+        problems += smoke.service_problems(deployment.url)
+    return problems

@@ -12,7 +12,6 @@ inventory nothing is built: the image is expected to come from CI.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import re
 import shlex
@@ -23,6 +22,10 @@ import tomllib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+from deploy import DeployError
+from deploy.ansible import cluster_vars
 
 ROOT = Path(__file__).resolve().parent.parent
 IMAGE_NAME = "imgcloud"
@@ -31,7 +34,7 @@ LAB_BASE_IMAGE = "imgcloud-lab/base:bookworm"
 LOCAL_CA_DIR = Path("/usr/local/share/ca-certificates")
 
 
-class ImageError(RuntimeError):
+class ImageError(DeployError):
     """Building or pushing the image failed; the message says which step and why."""
 
 
@@ -72,25 +75,8 @@ def version_from_args(args: Sequence[str]) -> str | None:
     return None
 
 
-def inventory_vars(inventory: Path) -> dict[str, object]:
-    """Variables of the first cluster host, as Ansible resolves them."""
-    proc = subprocess.run(
-        ["ansible-inventory", "-i", str(inventory), "--list"],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if proc.returncode != 0:
-        raise ImageError(f"cannot read inventory {inventory}: {proc.stderr.strip()}")
-    data = json.loads(proc.stdout)
-    hosts = data.get("cluster", {}).get("hosts", [])
-    if not hosts:
-        raise ImageError(f"inventory {inventory} has no hosts in group 'cluster'")
-    return dict(data["_meta"]["hostvars"][hosts[0]])
-
-
 def plan_from_vars(
-    variables: dict[str, object], version: str | None = None, target: str | None = None
+    variables: dict[str, Any], version: str | None = None, target: str | None = None
 ) -> ImagePlan | None:
     """What to build for this inventory; None when it names no registry to push to."""
     push = str(variables.get("imgcloud_registry_push") or "").rstrip("/")
@@ -152,10 +138,13 @@ def push(plan: ImagePlan, attempts: int = 3) -> None:
 
 
 def build_and_push(
-    inventory: Path, version: str | None = None, target: str | None = None
+    variables: dict[str, Any], version: str | None = None, target: str | None = None
 ) -> ImagePlan | None:
-    """Build and push the image the inventory's VMs will pull; None if it names no push registry."""
-    plan = plan_from_vars(inventory_vars(inventory), version, target)
+    """Build and push the image the inventory's VMs will pull; None if it names no push registry.
+
+    ``variables`` are a cluster host's, as `deploy.ansible.cluster_vars` resolves them.
+    """
+    plan = plan_from_vars(variables, version, target)
     if plan is None:
         print("no imgcloud_registry_push in the inventory: using the image CI pushed", flush=True)
         return None
@@ -174,8 +163,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     inventory = args.inventory or _lab_inventory()
     try:
-        build_and_push(inventory, args.version, args.target)
-    except ImageError as exc:
+        build_and_push(cluster_vars(inventory), args.version, args.target)
+    except (ImageError, DeployError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     return 0

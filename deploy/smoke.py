@@ -22,10 +22,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from deploy import DeployError
+
 _TIMEOUT = 10.0
 
 
-class SmokeError(RuntimeError):
+class SmokeError(DeployError):
     """The service did not do what a user needs; the message says what."""
 
 
@@ -161,6 +163,25 @@ def smoke(base_url: str, ready_timeout: float = 180.0) -> SmokeResult:
         variants=variants,
         seconds=time.monotonic() - started,
     )
+
+
+def report(base_url: str) -> SmokeResult:
+    """The deployment's last step: smoke through the URL and say where the image is."""
+    print(f"smoke test: uploading a picture through {base_url}", flush=True)
+    result = smoke(base_url)
+    print(f"smoke test: {', '.join(sorted(result.variants))} ready in {result.seconds:.1f} s")
+    print(f"smoke test: {result.image_url}")
+    return result
+
+
+def service_problems(base_url: str) -> list[str]:
+    """Empty when the service answers /readyz through the URL right now."""
+    url = base_url.rstrip("/") + "/readyz"
+    try:
+        status, _ = _get(url)
+    except OSError as exc:
+        return [f"{url}: {exc}"]
+    return [] if status == 200 else [f"{url} answered {status}"]
 
 
 def main(argv: list[str] | None = None) -> int:
