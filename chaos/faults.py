@@ -1,0 +1,316 @@
+"""Fault injectors. Each fault has an `inject` and a `rollback`; the VM-level actions
+come from a pluggable backend: Docker in the lab (`docker kill/start/pause/unpause` of
+the VM containers), SSH + systemd + iptables on real VMs (which cannot be powered
+back on from here, so a "killed" VM is black-holed and loses its keepalived).
+
+Network faults use one iptables chain, IMGCLOUD-CHAOS, jumped to from INPUT, OUTPUT
+and FORWARD (FORWARD carries the app containers' traffic), so a rollback is one
+flush and can never leave a stray rule behind.
+"""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from chaos.remote import Executor, local, run
+from chaos.target import VM, Target
+
+CHAIN = "IMGCLOUD-CHAOS"
+AGENTS = {
+    "consul": ["consul"],
+    "nomad": ["nomad"],
+    "haproxy": ["haproxy"],
+    "docker": ["docker.socket", "docker"],
+    "keepalived": ["keepalived"],
+}
+# What a real VM's "death" freezes (SIGSTOP) or stops, in this order.
+_VM_UNITS = ("keepalived", "haproxy", "nomad", "consul")
+
+
+class FaultError(RuntimeError):
+    """A fault could not be injected or rolled back; the message says where."""
+
+
+def _check(done: Any, what: str) -> None:
+    if done.returncode != 0:
+        raise FaultError(f"{what} failed ({done.returncode}): {(done.stderr or '').strip()[-300:]}")
+
+
+def _chain_script(rules: list[str]) -> str:
+    lines = [f"iptables -N {CHAIN} 2>/dev/null || true"]
+    for hook in ("INPUT", "OUTPUT", "FORWARD"):
+        lines.append(
+            f"iptables -C {hook} -j {CHAIN} 2>/dev/null || iptables -I {hook} 1 -j {CHAIN}"
+        )
+    lines += [f"iptables -A {CHAIN} {rule}" for rule in rules]
+    return " && ".join(lines)
+
+
+def _unchain_script() -> str:
+    parts = [
+        f"while iptables -D {hook} -j {CHAIN} 2>/dev/null; do :; done"
+        for hook in ("INPUT", "OUTPUT", "FORWARD")
+    ]
+    parts += [f"iptables -F {CHAIN} 2>/dev/null", f"iptables -X {CHAIN} 2>/dev/null", "true"]
+    return "; ".join(parts)
+
+
+def sh(executor: Executor, vm: VM, script: str, timeout: float = 30) -> Any:
+    return run(executor, vm, ["sh", "-c", script], timeout=timeout)
+
+
+def on_all(target: Target, action: Callable[[VM], Any]) -> list[Any]:
+    with ThreadPoolExecutor(len(target.vms)) as pool:
+        return list(pool.map(action, target.vms))
+
+
+class Backend(Protocol):
+    def kill(self, vm: VM) -> None: ...
+    def revive(self, vm: VM) -> None: ...
+    def freeze(self, vm: VM) -> None: ...
+    def thaw(self, vm: VM) -> None: ...
+    def broker_down(self) -> None: ...
+    def broker_up(self) -> None: ...
+    def restore(self) -> None: ...
+
+
+@dataclass
+class LabBackend:
+    """The lab: VMs are containers on this host, the provider a container too."""
+
+    target: Target
+    executor: Executor
+
+    def _docker(self, *args: str) -> Any:
+        return local(["docker", *args], timeout=60)
+
+    def kill(self, vm: VM) -> None:
+        _check(self._docker("kill", str(vm.container)), f"docker kill {vm.container}")
+
+    def revive(self, vm: VM) -> None:
+        _check(self._docker("start", str(vm.container)), f"docker start {vm.container}")
+
+    def freeze(self, vm: VM) -> None:
+        _check(self._docker("pause", str(vm.container)), f"docker pause {vm.container}")
+
+    def thaw(self, vm: VM) -> None:
+        state = self._docker("inspect", "-f", "{{.State.Paused}}", str(vm.container))
+        if state.stdout.strip() == "true":
+            _check(self._docker("unpause", str(vm.container)), f"docker unpause {vm.container}")
+
+    def _provider(self, *command: str) -> Any:
+        return self._docker("exec", str(self.target.provider_container), *command)
+
+    def broker_down(self) -> None:
+        _check(self._provider("systemctl", "stop", "rabbitmq-server"), "stopping RabbitMQ")
+
+    def broker_up(self) -> None:
+        _check(self._provider("systemctl", "start", "rabbitmq-server"), "starting RabbitMQ")
+
+    def restore(self) -> None:
+        """Every VM running and unfrozen, every provider service started."""
+        for vm in self.target.vms:
+            self.thaw(vm)
+            running = self._docker("inspect", "-f", "{{.State.Running}}", str(vm.container))
+            if running.stdout.strip() != "true":
+                self.revive(vm)
+        self._provider("systemctl", "start", "rabbitmq-server", "minio")
+
+
+@dataclass
+class SshBackend:
+    """Real VMs over SSH: a killed VM is black-holed (all but SSH from the bastion
+    dropped) and its keepalived stopped, which is what its peers would see."""
+
+    target: Target
+    executor: Executor
+
+    def _sh(self, vm: VM, script: str) -> Any:
+        return sh(self.executor, vm, script)
+
+    def kill(self, vm: VM) -> None:
+        rules = ["-p tcp --dport 22 -j RETURN", "-p tcp --sport 22 -j RETURN", "-j DROP"]
+        _check(
+            self._sh(vm, _chain_script(rules) + " && systemctl kill -s KILL keepalived"),
+            f"black-holing {vm.name}",
+        )
+
+    def revive(self, vm: VM) -> None:
+        _check(
+            self._sh(vm, _unchain_script() + "; systemctl start keepalived"), f"reviving {vm.name}"
+        )
+
+    def freeze(self, vm: VM) -> None:
+        units = " ".join(_VM_UNITS)
+        script = f"systemctl kill -s STOP {units}; docker ps -q | xargs -r docker pause"
+        _check(self._sh(vm, script), f"freezing {vm.name}")
+
+    def thaw(self, vm: VM) -> None:
+        units = " ".join(_VM_UNITS)
+        script = (
+            f"docker ps -q --filter status=paused | xargs -r docker unpause; "
+            f"systemctl kill -s CONT {units}; true"
+        )
+        _check(self._sh(vm, script), f"thawing {vm.name}")
+
+    def _broker_rules(self) -> list[str]:
+        if not self.target.amqp:
+            raise FaultError("the inventory sets no imgcloud_amqp_url; cannot cut the broker")
+        host, port = self.target.amqp
+        return [f"-p tcp -d {host} --dport {port} -j REJECT --reject-with tcp-reset"]
+
+    def broker_down(self) -> None:
+        for done in on_all(
+            self.target, lambda vm: self._sh(vm, _chain_script(self._broker_rules()))
+        ):
+            _check(done, "cutting the broker off")
+
+    def broker_up(self) -> None:
+        on_all(self.target, lambda vm: self._sh(vm, _unchain_script()))
+
+    def restore(self) -> None:
+        def one(vm: VM) -> Any:
+            return self._sh(
+                vm,
+                _unchain_script()
+                + "; "
+                + "; ".join(f"systemctl kill -s CONT {u}" for u in _VM_UNITS)
+                + "; systemctl start "
+                + " ".join(_VM_UNITS)
+                + " docker; true",
+            )
+
+        on_all(self.target, one)
+        for vm in self.target.vms:
+            self.thaw(vm)
+
+
+def backend_for(target: Target, executor: Executor) -> Backend:
+    return LabBackend(target, executor) if target.lab else SshBackend(target, executor)
+
+
+@dataclass
+class Context:
+    target: Target
+    executor: Executor
+    backend: Backend
+    vms: list[VM]
+    params: dict[str, Any] = field(default_factory=dict)
+    memo: dict[str, Any] = field(default_factory=dict)
+
+
+# -- the faults --------------------------------------------------------------------------
+
+
+def _kill_inject(ctx: Context) -> None:
+    for vm in ctx.vms:
+        ctx.backend.kill(vm)
+
+
+def _kill_rollback(ctx: Context) -> None:
+    for vm in ctx.vms:
+        ctx.backend.revive(vm)
+
+
+def _freeze_inject(ctx: Context) -> None:
+    for vm in ctx.vms:
+        ctx.backend.freeze(vm)
+
+
+def _freeze_rollback(ctx: Context) -> None:
+    for vm in ctx.vms:
+        ctx.backend.thaw(vm)
+
+
+def _partition_inject(ctx: Context) -> None:
+    for vm in ctx.vms:
+        peers = [p.address for p in ctx.target.vms if p.name != vm.name]
+        rules = [f"-s {p} -j DROP" for p in peers] + [f"-d {p} -j DROP" for p in peers]
+        _check(sh(ctx.executor, vm, _chain_script(rules)), f"partitioning {vm.name}")
+
+
+def _unchain_all(ctx: Context) -> None:
+    for done in on_all(ctx.target, lambda vm: sh(ctx.executor, vm, _unchain_script())):
+        _check(done, "removing the chaos iptables chain")
+
+
+def _agent_units(ctx: Context) -> list[str]:
+    agent = ctx.params.get("agent", "")
+    if agent not in AGENTS:
+        raise FaultError(f"unknown agent {agent!r}; choose one of {sorted(AGENTS)}")
+    return AGENTS[agent]
+
+
+def _stop_agent_inject(ctx: Context) -> None:
+    units = " ".join(_agent_units(ctx))
+    for vm in ctx.vms:
+        _check(sh(ctx.executor, vm, f"systemctl stop {units}"), f"stopping {units} on {vm.name}")
+
+
+def _stop_agent_rollback(ctx: Context) -> None:
+    units = " ".join(_agent_units(ctx))
+    for vm in ctx.vms:
+        _check(sh(ctx.executor, vm, f"systemctl start {units}"), f"starting {units} on {vm.name}")
+
+
+def _kill_app_inject(ctx: Context) -> None:
+    task = shlex.quote(str(ctx.params.get("task", "backend")))
+    for vm in ctx.vms:
+        script = f'ids=$(docker ps -q --filter name=^/{task}-) && [ -n "$ids" ] && docker kill $ids'
+        _check(sh(ctx.executor, vm, script), f"killing the {task} container on {vm.name}")
+
+
+def _nothing(ctx: Context) -> None:
+    """Nomad restarts a killed task by itself; the rollback only waits (runner)."""
+
+
+def _broker_inject(ctx: Context) -> None:
+    ctx.backend.broker_down()
+
+
+def _broker_rollback(ctx: Context) -> None:
+    ctx.backend.broker_up()
+
+
+def _s3_inject(ctx: Context) -> None:
+    if not ctx.target.s3:
+        raise FaultError("no S3 endpoint known (lab status or imgcloud_s3_endpoint)")
+    host, port = ctx.target.s3
+    rule = f"-p tcp -d {host} --dport {port} -j REJECT --reject-with tcp-reset"
+    for done in on_all(ctx.target, lambda vm: sh(ctx.executor, vm, _chain_script([rule]))):
+        _check(done, "cutting S3 off")
+
+
+@dataclass(frozen=True)
+class Fault:
+    inject: Callable[[Context], None]
+    rollback: Callable[[Context], None]
+    describe: str
+
+
+FAULTS: dict[str, Fault] = {
+    "kill-vm": Fault(_kill_inject, _kill_rollback, "kill {vms} hard; start again"),
+    "freeze-vm": Fault(_freeze_inject, _freeze_rollback, "freeze {vms}; thaw"),
+    "partition-vm": Fault(_partition_inject, _unchain_all, "cut {vms} off from its peers; heal"),
+    "stop-agent": Fault(_stop_agent_inject, _stop_agent_rollback, "stop {agent} on {vms}; start"),
+    "kill-app": Fault(_kill_app_inject, _nothing, "docker kill the {task} container on {vms}"),
+    "broker-down": Fault(_broker_inject, _broker_rollback, "stop RabbitMQ; start it again"),
+    "s3-down": Fault(_s3_inject, _unchain_all, "reject S3 traffic from every VM; allow again"),
+}
+
+
+def restore_everything(target: Target, executor: Executor, backend: Backend) -> None:
+    """The safety net after every experiment: VMs up and thawed, chain gone, agents and
+    provider services started. Idempotent; errors are ignored (health decides)."""
+    try:
+        backend.restore()
+    finally:
+        units = " ".join(u for units in AGENTS.values() for u in units)
+        on_all(
+            target,
+            lambda vm: sh(executor, vm, _unchain_script() + f"; systemctl start {units}; true"),
+        )

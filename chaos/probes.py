@@ -1,0 +1,133 @@
+"""Small Python programs the suite runs on the VMs (python3 is there for Ansible).
+
+`SAMPLER` prints one JSON line per period: who this VM's Consul and Nomad agents
+name as leader and whether it holds the floating IP. `HEALTH` prints one JSON
+document with everything `health.py` judges. Both talk only to local agents, so
+they see the cluster the way that VM sees it.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+_COMMON = r"""
+import json, socket, sys, time, urllib.error, urllib.request
+
+def fetch(url, timeout):
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as answer:
+            return answer.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc
+    except Exception:
+        return None
+
+def holds(vip):
+    try:
+        lines = open("/proc/net/fib_trie").read().splitlines()
+    except OSError:
+        return False
+    return any("/32 host LOCAL" in line and prev.split()[-1] == vip
+               for prev, line in zip(lines, lines[1:]))
+"""
+
+SAMPLER = (
+    _COMMON
+    + r"""
+def leader(url):
+    body = fetch(url, 0.4)
+    if body is None:
+        return None
+    if isinstance(body, Exception):
+        return ""
+    try:
+        return json.loads(body or '""') or ""
+    except ValueError:
+        return None
+
+import os, threading
+
+def exit_when_stdin_closes():
+    # The controller closes our stdin when it stops observing (or dies): leave then,
+    # so no sampler outlives its experiment inside a VM.
+    sys.stdin.read()
+    os._exit(0)
+
+threading.Thread(target=exit_when_stdin_closes, daemon=True).start()
+vip, period, lifetime = sys.argv[1], float(sys.argv[2]), float(sys.argv[3])
+stop_at = time.monotonic() + lifetime
+while time.monotonic() < stop_at:
+    began = time.monotonic()
+    print(json.dumps({
+        "consul": leader("http://127.0.0.1:8500/v1/status/leader"),
+        "nomad": leader("http://127.0.0.1:4646/v1/status/leader"),
+        "vip": holds(vip),
+    }), flush=True)
+    time.sleep(max(0.0, period - (time.monotonic() - began)))
+"""
+)
+
+HEALTH = (
+    _COMMON
+    + r"""
+def api(url):
+    body = fetch(url, 3)
+    if body is None or isinstance(body, Exception):
+        return {"error": str(body) if body is not None else "no answer"}
+    try:
+        return json.loads(body)
+    except ValueError:
+        return {"error": "not JSON: " + body[:100]}
+
+def haproxy_csv(stats_url):
+    try:
+        sock = socket.socket(socket.AF_UNIX)
+        sock.settimeout(3)
+        sock.connect("/run/haproxy/admin.sock")
+        sock.sendall(b"show stat\n")
+        chunks = []
+        while True:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            chunks.append(chunk)
+        sock.close()
+        return b"".join(chunks).decode()
+    except OSError:
+        body = fetch(stats_url, 3)
+        return body if isinstance(body, str) else None
+
+vip, stats_url = sys.argv[1], sys.argv[2]
+consul, nomad = "http://127.0.0.1:8500", "http://127.0.0.1:4646"
+print(json.dumps({
+    "consul_raft": api(consul + "/v1/operator/raft/configuration"),
+    "consul_critical": api(consul + "/v1/health/state/critical"),
+    "nomad_raft": api(nomad + "/v1/operator/raft/configuration"),
+    "nomad_nodes": api(nomad + "/v1/nodes"),
+    "nomad_jobs": api(nomad + "/v1/jobs"),
+    "nomad_allocs": api(nomad + "/v1/allocations"),
+    "haproxy": haproxy_csv(stats_url),
+    "vip": holds(vip),
+}))
+"""
+)
+
+
+def sampler_command(vip: str, period: float, lifetime: float) -> list[str]:
+    return ["python3", "-u", "-c", SAMPLER, vip, str(period), str(lifetime)]
+
+
+def health_command(vip: str, stats_url: str) -> list[str]:
+    return ["python3", "-c", HEALTH, vip, stats_url]
+
+
+def parse_sample(line: str) -> dict[str, Any] | None:
+    """One sampler line, or None for anything else (a traceback, a partial line)."""
+    try:
+        value = json.loads(line)
+    except ValueError:
+        return None
+    if not isinstance(value, dict) or not {"consul", "nomad", "vip"} <= value.keys():
+        return None
+    return value

@@ -1,0 +1,56 @@
+"""Which VMs a fault hits, chosen from the cluster's view just before the fault."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from chaos import timeline
+from chaos.journal import Sample
+from chaos.target import Target
+
+
+class SelectionError(RuntimeError):
+    """The cluster's state does not allow the selection (e.g. nobody holds the VIP)."""
+
+
+def _holder(samples: list[Sample], at: float) -> str:
+    holder = timeline.vip_holder(samples, at)
+    if holder is None:
+        raise SelectionError("no single VM holds the floating IP; cannot choose")
+    return holder
+
+
+def _leader(samples: list[Sample], at: float) -> str | None:
+    return timeline.majority(samples, at, "consul_leader")
+
+
+def _not_vip_holder(target: Target, samples: list[Sample], at: float) -> list[str]:
+    holder, leader = _holder(samples, at), _leader(samples, at)
+    others = [n for n in target.names() if n != holder]
+    calm = [n for n in others if n != leader]
+    return [(calm or others)[0]]
+
+
+def _vip_holder_and_one(target: Target, samples: list[Sample], at: float) -> list[str]:
+    holder = _holder(samples, at)
+    others = [n for n in target.names() if n != holder]
+    if not others:
+        raise SelectionError("the cluster has a single VM")
+    return [holder, others[0]]
+
+
+def _consul_leader(target: Target, samples: list[Sample], at: float) -> list[str]:
+    leader = _leader(samples, at)
+    if leader not in target.names():
+        raise SelectionError(f"the VMs name no Consul leader ({leader!r})")
+    return [leader]
+
+
+SELECTORS: dict[str, Callable[[Target, list[Sample], float], list[str]]] = {
+    "vip-holder": lambda target, samples, at: [_holder(samples, at)],
+    "not-vip-holder": _not_vip_holder,
+    "vip-holder-and-one": _vip_holder_and_one,
+    "consul-leader": _consul_leader,
+    "all": lambda target, samples, at: target.names(),
+    "provider": lambda target, samples, at: [],
+}

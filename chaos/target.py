@@ -1,0 +1,196 @@
+"""What the suite attacks: the VMs, the floating IP, and how to reach each one.
+
+The lab is described by `python -m lab status --json`; a real cluster by its Ansible
+inventory (`--inventory PATH`), read with `ansible-inventory` when it is installed
+(group_vars and all), else as a plain YAML inventory.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+class TargetError(RuntimeError):
+    """The cluster to attack cannot be described; the message says what to fix."""
+
+
+@dataclass(frozen=True)
+class VM:
+    name: str
+    address: str
+    container: str | None = None  # the lab's Docker container, None on real VMs
+
+
+@dataclass(frozen=True)
+class Ssh:
+    """How to reach a real VM as Ansible does: user, key, extra ssh options."""
+
+    user: str
+    key: str | None
+    options: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Target:
+    url: str  # http://<vip>/
+    vip: str
+    vms: tuple[VM, ...]
+    s3: tuple[str, int] | None  # host, port of the object store
+    amqp: tuple[str, int] | None  # host, port of the broker
+    lab: str | None = None  # lab name when the target is the lab
+    ssh: Ssh | None = None  # set for real VMs
+
+    @property
+    def provider_container(self) -> str | None:
+        return f"{self.lab}-provider" if self.lab else None
+
+    def vm(self, name: str) -> VM:
+        for vm in self.vms:
+            if vm.name == name:
+                return vm
+        raise TargetError(f"no VM named {name!r}; the cluster has {self.names()}")
+
+    def names(self) -> list[str]:
+        return [vm.name for vm in self.vms]
+
+    def name_of(self, address: str) -> str | None:
+        host = address.rsplit(":", 1)[0] if address.count(":") == 1 else address
+        return next((vm.name for vm in self.vms if vm.address == host), None)
+
+
+def _endpoint(url: str | None, default_port: int) -> tuple[str, int] | None:
+    if not url:
+        return None
+    parts = urlsplit(url if "://" in url else f"tcp://{url}")
+    if not parts.hostname:
+        return None
+    return parts.hostname, parts.port or default_port
+
+
+def from_lab_status(status: dict[str, Any]) -> Target:
+    """Build the target from the JSON of `python -m lab status --json`."""
+    try:
+        vms = tuple(VM(n["name"], n["address"], n["container"]) for n in status["nodes"])
+        vip, url = status["vip"], status["url"]
+        provider = status.get("provider", {})
+    except (KeyError, TypeError) as exc:
+        raise TargetError(f"`python -m lab status --json` lacks {exc}; is the lab up?") from exc
+    first = vms[0].container or ""
+    lab = first.rsplit("-", 1)[0] if "-" in first else "imgcloud"
+    return Target(
+        url=url if url.endswith("/") else url + "/",
+        vip=vip,
+        vms=vms,
+        s3=_endpoint(provider.get("s3", {}).get("endpoint"), 9000),
+        amqp=_endpoint(provider.get("rabbitmq", {}).get("url"), 5672),
+        lab=lab,
+    )
+
+
+def lab_target(name: str | None = None) -> Target:
+    """Ask the lab package for the shared lab's status."""
+    env = dict(os.environ)
+    if name:
+        env["IMGCLOUD_LAB_NAME"] = name
+    done = subprocess.run(
+        [sys.executable, "-m", "lab", "status", "--json"],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise TargetError(
+            "`python -m lab status --json` failed; bring the lab up with `tox -e deploy` "
+            f"or give --inventory: {done.stderr.strip()[-400:]}"
+        )
+    try:
+        return from_lab_status(json.loads(done.stdout))
+    except ValueError as exc:
+        raise TargetError(f"`python -m lab status --json` printed no JSON: {exc}") from exc
+
+
+def _inventory_json(path: Path) -> dict[str, Any]:
+    """`ansible-inventory --list` output, or the same shape built from the YAML file."""
+    if shutil.which("ansible-inventory"):
+        done = subprocess.run(
+            ["ansible-inventory", "-i", str(path), "--list"],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        if done.returncode == 0:
+            return json.loads(done.stdout)
+    return _flatten_yaml(path)
+
+
+def _flatten_yaml(path: Path) -> dict[str, Any]:
+    import yaml  # the chaos extra installs it
+
+    data = yaml.safe_load(path.read_text()) or {}
+    out: dict[str, Any] = {"_meta": {"hostvars": {}}}
+
+    def walk(name: str, group: dict[str, Any], inherited: dict[str, Any]) -> list[str]:
+        group = group or {}
+        merged = {**inherited, **(group.get("vars") or {})}
+        hosts: list[str] = []
+        for host, hostvars in (group.get("hosts") or {}).items():
+            out["_meta"]["hostvars"].setdefault(host, {}).update({**merged, **(hostvars or {})})
+            hosts.append(host)
+        for child, sub in (group.get("children") or {}).items():
+            hosts += walk(child, sub, merged)
+        out[name] = {"hosts": hosts}
+        return hosts
+
+    for name, group in data.items():
+        walk(name, group, {})
+    return out
+
+
+def from_inventory(path: Path) -> Target:
+    """Build the target from an Ansible inventory: group `cluster`, var `imgcloud_vip`."""
+    if not path.is_file():
+        raise TargetError(f"inventory {path} does not exist")
+    inventory = _inventory_json(path)
+    hostvars = inventory.get("_meta", {}).get("hostvars", {})
+    names = inventory.get("cluster", {}).get("hosts", [])
+    if not names:
+        raise TargetError(f"inventory {path} has no hosts in group `cluster`")
+    first = hostvars.get(names[0], {})
+    vip = first.get("imgcloud_vip")
+    if not vip:
+        raise TargetError(f"inventory {path} does not set imgcloud_vip")
+    vms = tuple(VM(n, hostvars.get(n, {}).get("ansible_host", n)) for n in names)
+    options = shlex.split(first.get("ansible_ssh_common_args", ""))
+    options += shlex.split(first.get("ansible_ssh_extra_args", ""))
+    port = first.get("ansible_port")
+    if port:
+        options += ["-p", str(port)]
+    ssh = Ssh(
+        user=first.get("ansible_user", "debian"),
+        key=first.get("ansible_ssh_private_key_file"),
+        options=tuple(options),
+    )
+    return Target(
+        url=first.get("imgcloud_url", f"http://{vip}/"),
+        vip=vip,
+        vms=vms,
+        s3=_endpoint(first.get("imgcloud_s3_endpoint"), 443),
+        amqp=_endpoint(first.get("imgcloud_amqp_url"), 5672),
+        lab=None,  # an inventory is always reached over SSH, even the lab's own
+        ssh=ssh,
+    )

@@ -1,0 +1,58 @@
+"""Fixtures of the chaos lane: the target cluster and the report every experiment adds to.
+
+The target is the shared lab (`python -m lab status --json`) unless the run is given
+`--inventory PATH` (an option of tests/conftest.py), then the VMs of that inventory
+reached over SSH through its bastion.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from chaos import report
+from chaos.runner import Result
+from chaos.target import REPO_ROOT, Target, TargetError, from_inventory, lab_target
+
+
+@pytest.fixture(scope="session")
+def chaos_target(request: pytest.FixtureRequest) -> Target:
+    inventory = request.config.getoption("--inventory", default=None)
+    try:
+        return from_inventory(Path(inventory)) if inventory else lab_target()
+    except TargetError as exc:
+        pytest.fail(f"no cluster to test: {exc}")
+
+
+@dataclass
+class ChaosReport:
+    out_dir: Path
+    results: list[dict[str, Any]] = field(default_factory=list)
+
+    def add(self, result: Result) -> Path:
+        self.results = report.merge(self.results, result.to_json())
+        return report.write_report(self.results, self.out_dir)
+
+
+@pytest.fixture(scope="session")
+def chaos_log(request: pytest.FixtureRequest) -> Callable[[str], None]:
+    """Progress lines on the terminal while an experiment runs (pytest captures the rest)."""
+    terminal = request.config.pluginmanager.get_plugin("terminalreporter")
+
+    def log(line: str) -> None:
+        if terminal is not None:
+            terminal.write_line(line)
+        print(line)
+
+    return log
+
+
+@pytest.fixture(scope="session")
+def chaos_report() -> Iterator[ChaosReport]:
+    out = Path(os.environ.get("IMGCLOUD_CHAOS_REPORT", REPO_ROOT / "reports" / "chaos"))
+    yield ChaosReport(out, report.load_results(out))

@@ -1,0 +1,127 @@
+"""The checkers on hand-made histories: every figure the report shows, every verdict."""
+
+from __future__ import annotations
+
+import pytest
+from chaos_fakes import T0, VMS, op, vip_failover_history
+
+from chaos import checkers
+from chaos.experiments import Expect
+from chaos.journal import History
+
+
+@pytest.mark.parametrize(
+    ("outcomes", "expected"),
+    [
+        ([True, True, True], []),
+        ([True, False, False, True], [(1.0, 2.5, 2)]),
+        ([False, True, False], [(0.0, 0.5, 1), (2.0, 2.5, 1)]),
+        ([True, False], [(1.0, 1.5, 1)]),
+    ],
+)
+def test_error_windows_group_failures_between_successes(outcomes, expected):
+    ops = [op("read", float(i), latency=0.5, ok=ok) for i, ok in enumerate(outcomes)]
+    windows = [(a - T0, b - T0, n) for a, b, n in checkers.error_windows(ops)]
+    assert windows == expected
+
+
+def test_a_slow_failure_widens_its_window_to_its_end():
+    ops = [op("upload", 0.0, latency=5.0, ok=False), op("read", 1.0, ok=False), op("read", 6.0)]
+    assert [(a - T0, b - T0) for a, b, _ in checkers.error_windows(ops)] == [(0.0, 5.0)]
+
+
+@pytest.mark.parametrize(
+    ("ends", "expected"),
+    [([1.0, 2.0, 3.0], 1.0), ([], 4.0), ([0.5, 3.5], 3.0)],
+)
+def test_longest_success_gap_counts_from_both_edges(ends, expected):
+    ops = [op("read", e - 0.05) for e in ends]
+    assert checkers.longest_success_gap(ops, T0, T0 + 4.0) == pytest.approx(expected)
+
+
+def test_an_acknowledged_upload_without_a_good_verify_is_lost():
+    history = History(
+        ops=[
+            op("upload", 0, ok=True, image="a"),
+            op("upload", 1, ok=True, image="b"),
+            op("upload", 2, ok=False, image=None),
+            op("verify", 9, ok=True, image="a", detail="done"),
+            op("verify", 9, ok=False, image="b", error="ends pending"),
+        ]
+    )
+    assert checkers.lost_uploads(history) == ["b"]
+
+
+def test_resize_recovery_is_from_the_fault_to_the_first_new_upload_seen_done():
+    history = History(
+        ops=[
+            op("upload", 0, image="old"),
+            op("status", 1, image="old", detail="done"),
+            op("upload", 14, image="new"),
+            op("status", 15, image="new", detail="pending"),
+            op("status", 16, image="new", detail="done"),
+        ]
+    )
+    assert checkers.resize_recovery(history, T0 + 10) == pytest.approx(6.05)
+    assert checkers.resize_recovery(history, T0 + 20) is None
+
+
+def test_figures_of_a_vip_failover():
+    fig = checkers.figures(vip_failover_history(), VMS)
+    assert fig["vms_hit"] == ["vm1"]
+    assert fig["failed"] == 3
+    assert fig["error_windows"] == 1
+    assert fig["error_window_s"] == pytest.approx(0.45)
+    assert fig["lost"] == []
+    assert fig["acked"] == 29  # the upload at 10.0 s failed
+    assert fig["leader_before"] == "vm1"
+    assert fig["vip_before"] == "vm1"
+    assert fig["vip_move_s"] == pytest.approx(1.5)
+    assert fig["consul_election_s"] == pytest.approx(2.0)
+    assert fig["nomad_election_s"] == pytest.approx(2.0)
+    assert fig["consul_leaderless_s"] == pytest.approx(2.0)
+    assert fig["heal_s"] == pytest.approx(8.0)
+    assert fig["resize_recovery_s"] == pytest.approx(3.15)  # img55, sent at 11 s, done at 13.15 s
+    assert fig["failed_after_rollback"] == 0
+
+
+@pytest.mark.parametrize(
+    ("expect", "failing"),
+    [
+        (Expect(), []),
+        (Expect(max_failed=0), ["failed operations"]),
+        (Expect(max_error_window_s=2.0, max_error_windows=1), []),
+        (Expect(max_error_window_s=0.2), ["longest error window"]),
+        (Expect(max_election_s=3.0), []),
+        (Expect(max_election_s=1.0), ["new Consul leader", "new Nomad leader"]),
+        (Expect(only_503=True), ["failures are clear 503s"]),
+        (Expect(max_resize_recovery_s=10.0), []),
+        (Expect(max_resize_recovery_s=2.0), ["upload accepted and resized"]),
+        (Expect(errors_only_during_fault_s=5.0), []),
+    ],
+)
+def test_verdicts_fail_exactly_the_broken_expectations(expect, failing):
+    fig = checkers.figures(vip_failover_history(), VMS)
+    verdicts = checkers.verdicts(expect, fig, heal_problems=[])
+    assert [v.check for v in verdicts if v.asserted and not v.ok] == failing
+
+
+def test_an_unhealed_cluster_and_a_lost_upload_fail_the_default_expectations():
+    history = vip_failover_history()
+    history.ops = [o for o in history.ops if not (o.kind == "verify" and o.image == "img0")]
+    fig = checkers.figures(history, VMS)
+    verdicts = checkers.verdicts(Expect(), fig, heal_problems=["vm1: does not answer"])
+    failing = {v.check: v.got for v in verdicts if not v.ok}
+    assert failing == {
+        "nothing acknowledged lost": "1 of 29 lost (img0)",
+        "cluster whole again": "vm1: does not answer",
+    }
+
+
+def test_the_error_window_target_is_reported_not_asserted():
+    history = vip_failover_history()
+    fig = checkers.figures(history, VMS)
+    fig["error_window_s"] = 3.0
+    verdicts = checkers.verdicts(Expect(target_error_window_s=2.0), fig, heal_problems=[])
+    target = next(v for v in verdicts if v.check == "error window target")
+    assert (target.ok, target.asserted) == (False, False)

@@ -1,0 +1,69 @@
+"""The journal, the plot and the report, from a hand-made history (no cluster)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from chaos_fakes import VMS, vip_failover_history
+
+from chaos import checkers, report
+from chaos.experiments import Expect
+from chaos.journal import Journal, read_history
+from chaos.plot import plot_experiment
+from chaos.runner import subtitle
+
+
+def test_a_journal_reads_back_as_written(tmp_path):
+    journal = Journal()
+    history = vip_failover_history()
+    for op in history.ops:
+        journal.op(op)
+    for sample in history.samples:
+        journal.sample(sample)
+    for event in history.events:
+        journal.event(event.t, event.name, **event.detail)
+    journal.write(tmp_path / "run.jsonl")
+    assert read_history(tmp_path / "run.jsonl") == history
+
+
+def test_a_broken_journal_line_is_named(tmp_path):
+    path = tmp_path / "bad.jsonl"
+    path.write_text('{"type": "op"}\nnot json\n')
+    with pytest.raises(ValueError, match=r"bad.jsonl:1: .*missing"):
+        read_history(path)
+
+
+def test_the_plot_is_a_png(tmp_path):
+    history = vip_failover_history()
+    fig = checkers.figures(history, VMS)
+    path = plot_experiment(history, VMS, "VIP holder killed", subtitle(fig), tmp_path / "x.png")
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert path.stat().st_size > 20_000  # two panels with data, not an empty canvas
+
+
+def test_the_report_has_the_summary_every_section_and_the_results(tmp_path):
+    history = vip_failover_history()
+    fig = checkers.figures(history, VMS)
+    plot = plot_experiment(history, VMS, "t", "s", tmp_path / "kill-vip-holder.png")
+    verdicts = checkers.verdicts(Expect(max_error_window_s=2.0), fig, [])
+    one = {
+        "name": "kill-vip-holder",
+        "title": "VIP holder killed",
+        "fault": "kill vm1",
+        "passed": all(v.ok for v in verdicts),
+        "error": None,
+        "figures": fig,
+        "verdicts": [checkers.as_dict(v) for v in verdicts],
+        "plot": str(plot),
+    }
+    two = {**one, "name": "kill-vm", "passed": False, "error": "RuntimeError: boom"}
+    results = report.merge(report.merge([], one), two)
+    results = report.merge(results, {**one, "title": "again"})  # replaces, keeps one per name
+    page = report.write_report(results, tmp_path).read_text()
+    assert [r["name"] for r in report.load_results(tmp_path)] == ["kill-vm", "kill-vip-holder"]
+    assert "1 of 2 experiments hold" in page
+    assert "<img src='kill-vip-holder.png'" in page
+    assert "RuntimeError: boom" in page
+    assert "0.45 s" in page  # the longest error window, in the summary
+    assert json.loads((tmp_path / "results.json").read_text())[1]["title"] == "again"

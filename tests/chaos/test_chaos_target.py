@@ -1,0 +1,89 @@
+"""Describing the cluster: from the lab's status JSON and from an Ansible inventory."""
+
+from __future__ import annotations
+
+import pytest
+
+from chaos.remote import DockerExec, SshExec
+from chaos.target import TargetError, from_inventory, from_lab_status
+
+STATUS = {
+    "url": "http://10.210.0.250/",
+    "vip": "10.210.0.250",
+    "inventory": "/x/inventory.yml",
+    "nodes": [
+        {"name": f"vm{i}", "address": f"10.210.0.1{i}", "container": f"imgcloud-vm{i}"}
+        for i in (1, 2, 3)
+    ],
+    "provider": {
+        "s3": {"endpoint": "http://10.210.0.3:9000"},
+        "rabbitmq": {"url": "amqp://u:p@10.210.0.3:5672/"},
+    },
+}
+
+INVENTORY = """
+all:
+  vars:
+    ansible_user: debian
+    ansible_ssh_private_key_file: /keys/id
+    ansible_ssh_common_args: '-o ProxyCommand="ssh -W %h:%p debian@203.0.113.5"'
+    imgcloud_vip: 192.168.10.50
+    imgcloud_s3_endpoint: https://s3.example.net
+    imgcloud_amqp_url: amqps://u:p@mq.example.net:5671/
+  children:
+    bastion:
+      hosts:
+        bastion: {ansible_host: 203.0.113.5}
+    cluster:
+      hosts:
+        web1: {ansible_host: 192.168.10.11}
+        web2: {ansible_host: 192.168.10.12}
+"""
+
+
+def test_the_lab_status_gives_containers_endpoints_and_the_lab_name():
+    target = from_lab_status(STATUS)
+    assert target.names() == ["vm1", "vm2", "vm3"]
+    assert (target.lab, target.provider_container) == ("imgcloud", "imgcloud-provider")
+    assert (target.s3, target.amqp) == (("10.210.0.3", 9000), ("10.210.0.3", 5672))
+    assert target.name_of("10.210.0.12:8300") == "vm2"
+    assert DockerExec().argv(target.vm("vm1"), ["true"]) == [
+        "docker",
+        "exec",
+        "-i",
+        "imgcloud-vm1",
+        "true",
+    ]
+
+
+def test_a_status_without_nodes_says_so():
+    with pytest.raises(TargetError, match="lacks 'nodes'"):
+        from_lab_status({"url": "http://x/", "vip": "x"})
+
+
+def test_an_inventory_gives_hosts_vip_and_ssh_through_the_bastion(tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", "")  # no ansible-inventory: the YAML reader alone
+    path = tmp_path / "hosts.yml"
+    path.write_text(INVENTORY)
+    target = from_inventory(path)
+    assert target.names() == ["web1", "web2"] and target.lab is None
+    assert (target.vip, target.url) == ("192.168.10.50", "http://192.168.10.50/")
+    assert (target.s3, target.amqp) == (("s3.example.net", 443), ("mq.example.net", 5671))
+    argv = SshExec(target.ssh).argv(target.vm("web2"), ["systemctl", "stop", "consul"])
+    assert argv[-2:] == ["debian@192.168.10.12", "sudo -n systemctl stop consul"]
+    assert "ProxyCommand=ssh -W %h:%p debian@203.0.113.5" in argv and "/keys/id" in argv
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("all:\n  children:\n    bastion:\n      hosts: {b: {}}\n", "no hosts in group `cluster`"),
+        ("all:\n  children:\n    cluster:\n      hosts: {vm1: {}}\n", "does not set imgcloud_vip"),
+    ],
+)
+def test_an_incomplete_inventory_is_refused(tmp_path, monkeypatch, text, message):
+    monkeypatch.setenv("PATH", "")
+    path = tmp_path / "hosts.yml"
+    path.write_text(text)
+    with pytest.raises(TargetError, match=message):
+        from_inventory(path)
