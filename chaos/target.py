@@ -50,10 +50,7 @@ class Target:
     amqp: tuple[str, int] | None  # host, port of the broker
     lab: str | None = None  # lab name when the target is the lab
     ssh: Ssh | None = None  # set for real VMs
-
-    @property
-    def provider_container(self) -> str | None:
-        return f"{self.lab}-provider" if self.lab else None
+    provider_container: str | None = None  # the lab's provider (RabbitMQ, MinIO)
 
     def vm(self, name: str) -> VM:
         for vm in self.vms:
@@ -87,7 +84,7 @@ def from_lab_status(status: dict[str, Any]) -> Target:
     except (KeyError, TypeError) as exc:
         raise TargetError(f"`python -m lab status --json` lacks {exc}; is the lab up?") from exc
     first = vms[0].container or ""
-    lab = first.rsplit("-", 1)[0] if "-" in first else "imgcloud"
+    lab = status.get("name") or (first.rsplit("-", 1)[0] if "-" in first else "imgcloud")
     return Target(
         url=url if url.endswith("/") else url + "/",
         vip=vip,
@@ -95,6 +92,7 @@ def from_lab_status(status: dict[str, Any]) -> Target:
         s3=_endpoint(provider.get("s3", {}).get("endpoint"), 9000),
         amqp=_endpoint(provider.get("rabbitmq", {}).get("url"), 5672),
         lab=lab,
+        provider_container=provider.get("container") or f"{lab}-provider",
     )
 
 

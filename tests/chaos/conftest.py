@@ -21,10 +21,12 @@ from chaos.target import REPO_ROOT, Target, TargetError, from_inventory, lab_tar
 
 
 @pytest.fixture(scope="session")
-def chaos_target(request: pytest.FixtureRequest) -> Target:
-    inventory = request.config.getoption("--inventory", default=None)
+def chaos_target(request: pytest.FixtureRequest, inventory: Path) -> Target:
+    """The cluster under attack, deployed and ready (tests/conftest.py's `inventory`):
+    the lab through Docker by default, real VMs over SSH with --inventory."""
+    given = request.config.getoption("inventory")
     try:
-        return from_inventory(Path(inventory)) if inventory else lab_target()
+        return from_inventory(inventory) if given else lab_target()
     except TargetError as exc:
         pytest.fail(f"no cluster to test: {exc}")
 
