@@ -85,6 +85,7 @@ def figures(history: History, vms: list[str]) -> dict[str, Any]:
     fault_t = fault.t if fault else start
     hit = set(fault.detail.get("vms", [])) if fault else set()
     rollback_t = history.time_of("rollback") or fault_t
+    restored_t = history.time_of("restored") or rollback_t  # the rollback has completed
     healthy_t = history.time_of("healthy")
     end_t = history.time_of("end") or max((o.end for o in history.ops), default=fault_t)
     survivors = set(vms) - hit
@@ -103,13 +104,13 @@ def figures(history: History, vms: list[str]) -> dict[str, Any]:
         "failed": len(failed),
         "failed_by_reason": dict(Counter(op.error or "?" for op in failed).most_common(6)),
         "failed_not_503": sum(1 for op in failed if op.status != 503),
-        "failed_after_rollback": sum(1 for op in failed if op.start > rollback_t),
+        "failed_after_rollback": sum(1 for op in failed if op.start > restored_t),
         "error_windows": len(windows),
         "error_window_s": max((b - a for a, b, _ in windows), default=0.0),
         "max_latency_s": max((op.latency for op in ops), default=0.0),
         "success_gap_s": longest_success_gap(ops, fault_t, rollback_t) if ops else None,
         "recovery_s": max((op.end for op in after_fault), default=fault_t) - fault_t,
-        "heal_s": healthy_t - rollback_t if healthy_t else None,
+        "heal_s": healthy_t - restored_t if healthy_t else None,
         "fault_s": rollback_t - fault_t,
         "duration_s": end_t - start,
         "acked": sum(1 for op in ops if op.kind == "upload" and op.ok),
@@ -130,7 +131,7 @@ def figures(history: History, vms: list[str]) -> dict[str, Any]:
             else None
         )
     out["last_failure_after_rollback_s"] = max(
-        (op.start - rollback_t for op in failed if op.start > rollback_t), default=0.0
+        (op.start - restored_t for op in failed if op.start > restored_t), default=0.0
     )
     return out
 

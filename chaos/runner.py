@@ -165,6 +165,7 @@ def _fault_phase(
             error = error or f"rollback: {type(exc).__name__}: {exc}"
         finally:
             restore_everything(target, executor, backend)
+            journal.event(time.time(), "restored")
     problems = ensure_whole(executor, target, experiment.heal_deadline_s, log)
     journal.event(time.time(), "healthy" if not problems else "unhealthy", problems=problems[:5])
     _say(log, "  whole again" if not problems else f"  NOT whole: {problems[:3]}")
