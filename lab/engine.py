@@ -1,0 +1,113 @@
+"""The host's tools: the Docker engine and debootstrap, found or installed.
+
+The lab needs a running Docker engine and, to build its base image, debootstrap.
+When one is missing and we are root on Debian, we install Debian's package (and
+start dockerd in the background, since the host may have no systemd) and say so;
+otherwise we stop with one sentence saying what to install.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+from lab.progress import say
+
+
+class LabError(RuntimeError):
+    """A problem the user must fix; its message says how."""
+
+
+def run(
+    args: list[str],
+    *,
+    check: bool = True,
+    input: bytes | str | None = None,
+    timeout: float | None = None,
+) -> subprocess.CompletedProcess[str]:
+    """Run a command, capture its output as text, raise LabError on failure."""
+    data = input.decode() if isinstance(input, bytes) else input
+    try:
+        proc = subprocess.run(
+            args, input=data, capture_output=True, text=True, timeout=timeout, check=False
+        )
+    except FileNotFoundError as exc:
+        raise LabError(f"{args[0]} is not installed") from exc
+    if check and proc.returncode != 0:
+        detail = (proc.stderr or proc.stdout).strip().splitlines()[-5:]
+        raise LabError(f"`{' '.join(args[:6])}` failed: " + " / ".join(detail))
+    return proc
+
+
+def docker(*args: str, check: bool = True, timeout: float | None = None) -> str:
+    """Run the docker CLI and return its standard output, stripped."""
+    return run(["docker", *args], check=check, timeout=timeout).stdout.strip()
+
+
+def _is_debian_root() -> bool:
+    return (
+        os.geteuid() == 0
+        and Path("/etc/debian_version").is_file()
+        and bool(shutil.which("apt-get"))
+    )
+
+
+def _apt_install(package: str, why: str) -> None:
+    if not _is_debian_root():
+        raise LabError(f"{why}: install the `{package}` package (as root) and run again")
+    say(f"installing Debian's {package} ({why})")
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    for args in (
+        ["apt-get", "update", "-qq"],
+        ["apt-get", "install", "-y", "-qq", "--no-install-recommends", package],
+    ):
+        proc = subprocess.run(args, env=env, capture_output=True, text=True, check=False)
+        if proc.returncode != 0:
+            raise LabError(f"`{' '.join(args)}` failed: {proc.stderr.strip()[-300:]}")
+
+
+def _docker_answers() -> bool:
+    if shutil.which("docker") is None:
+        return False
+    return run(["docker", "info"], check=False, timeout=30).returncode == 0
+
+
+def ensure_docker(deadline_s: float = 60.0) -> None:
+    """Make sure a Docker engine answers, installing/starting it when we may."""
+    if _docker_answers():
+        return
+    if shutil.which("dockerd") is None:
+        _apt_install("docker.io", "the lab runs on a Docker engine and none is installed")
+    if not _is_debian_root():
+        raise LabError(
+            "the Docker engine does not answer (`docker info` fails): start dockerd, "
+            "or run as root so the lab can start it"
+        )
+    log = Path("/var/log/dockerd.log")
+    say(f"starting dockerd in the background (log: {log})")
+    with log.open("ab") as out:
+        subprocess.Popen(
+            ["dockerd"], stdout=out, stderr=out, stdin=subprocess.DEVNULL, start_new_session=True
+        )
+    end = time.monotonic() + deadline_s
+    while time.monotonic() < end:
+        if _docker_answers():
+            return
+        time.sleep(0.5)
+    raise LabError(f"dockerd did not answer within {deadline_s:.0f} s; see {log}")
+
+
+def ensure_debootstrap() -> str:
+    """Path of debootstrap, installing Debian's package when we may."""
+    found = shutil.which("debootstrap")
+    if found is None:
+        _apt_install("debootstrap", "the lab's base image is made with debootstrap")
+        found = shutil.which("debootstrap")
+    if found is None:
+        raise LabError("debootstrap is still not on PATH after installing it")
+    if os.geteuid() != 0:
+        raise LabError("debootstrap must run as root to build the base image: run `up` as root")
+    return found

@@ -1,0 +1,125 @@
+"""Is each machine of the lab ready? Waits with deadlines, fails with a reason.
+
+A VM is ready when systemd says `running` (not `degraded`), its Docker engine
+answers and SSH through the bastion works. The provider is ready when systemd
+says `running` (its units create the RabbitMQ user), MinIO has the bucket and
+the registry answers on its published port.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import urllib.request
+from collections.abc import Callable
+from typing import Any
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+
+from lab.engine import LabError, docker
+from lab.machines import wait_for
+from lab.state import BUCKET, LabState
+from lab.topology import Node
+
+BOOT_DEADLINE_S = 180.0
+
+
+def system_state(container: str) -> str:
+    """`systemctl is-system-running --wait` inside the container."""
+    return docker(
+        "exec", container, "systemctl", "is-system-running", "--wait", check=False, timeout=240
+    ).strip()
+
+
+def failed_units(container: str) -> str:
+    return docker(
+        "exec", container, "systemctl", "--failed", "--no-legend", "--plain", check=False
+    ).strip()
+
+
+def wait_booted(node: Node) -> None:
+    """Wait until systemd in `node` has finished booting and nothing failed."""
+    wait_for(
+        f"systemd starting in {node.container}",
+        lambda: system_state(node.container) not in ("", "initializing", "starting"),
+        BOOT_DEADLINE_S,
+    )
+    state = system_state(node.container)
+    if state != "running":
+        raise LabError(
+            f"{node.container} booted {state!r}, not 'running'; failed units: "
+            f"{failed_units(node.container) or 'none listed'}"
+        )
+
+
+def ssh_command(state: LabState, node: Node, *command: str) -> list[str]:
+    """An ssh command line reaching `node` the way Ansible does (via the bastion)."""
+    args = ["ssh", "-F", str(state.ssh_config), "-o", "BatchMode=yes", "-o", "ConnectTimeout=5"]
+    return [*args, node.name, *command]
+
+
+def _ssh_ok(state: LabState, node: Node) -> bool:
+    proc = subprocess.run(
+        ssh_command(state, node, "true"), capture_output=True, timeout=30, check=False
+    )
+    return proc.returncode == 0
+
+
+def wait_ssh(state: LabState, node: Node) -> None:
+    wait_for(f"SSH to {node.name} ({node.address})", lambda: _ssh_ok(state, node), 60.0)
+
+
+def wait_docker(node: Node) -> None:
+    wait_for(
+        f"the Docker engine in {node.container}",
+        lambda: (
+            docker("exec", node.container, "docker", "info", "--format", "{{.Driver}}")
+            == "overlay2"
+        ),
+        60.0,
+    )
+
+
+def s3_client(state: LabState) -> Any:  # boto3 clients have no static type
+    creds = json.loads(state.s3_credentials.read_text())
+    return boto3.client(
+        "s3",
+        endpoint_url=creds["endpoint"],
+        aws_access_key_id=creds["access_key"],
+        aws_secret_access_key=creds["secret_key"],
+        region_name="us-east-1",
+        config=Config(connect_timeout=3, read_timeout=10, retries={"max_attempts": 1}),
+    )
+
+
+def _bucket_ready(state: LabState) -> bool:
+    client = s3_client(state)
+    try:
+        client.head_bucket(Bucket=BUCKET)
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") not in ("404", "NoSuchBucket"):
+            raise LabError(f"MinIO refuses the lab's credentials: {exc}") from exc
+        client.create_bucket(Bucket=BUCKET)
+    except BotoCoreError as exc:
+        raise LabError(f"MinIO does not answer: {exc}") from exc
+    return True
+
+
+def _registry_ready(url: str) -> bool:
+    with urllib.request.urlopen(url, timeout=5) as answer:
+        return answer.status == 200
+
+
+def wait_provider(state: LabState) -> None:
+    wait_booted(state.topology.provider)
+    checks: list[tuple[str, Callable[[], bool]]] = [
+        (f"bucket {BUCKET!r} in MinIO", lambda: _bucket_ready(state)),
+        (
+            "the registry on its published port",
+            lambda: _registry_ready(f"http://127.0.0.1:{state.registry_port}/v2/"),
+        ),
+    ]
+    for what, check in checks:
+        wait_for(what, check, 60.0)

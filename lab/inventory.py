@@ -1,0 +1,163 @@
+"""What the rest of imgcloud reads about a lab: the Ansible inventory, an
+ssh_config for people, and the status document (`status --json`).
+
+All endpoints are IP addresses: containers inside the VMs cannot use Docker's
+embedded DNS, and the controller has no name for the lab's machines either.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from lab.state import BUCKET, LabState, write_private
+
+_NO_HOST_KEYS = "-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null"
+
+
+def amqp_url(state: LabState) -> str:
+    creds = state.credentials
+    return (
+        f"amqp://{creds.rabbitmq_user}:{creds.rabbitmq_password}"
+        f"@{state.topology.provider.address}:5672/"
+    )
+
+
+def s3_endpoint(state: LabState) -> str:
+    return f"http://{state.topology.provider.address}:9000"
+
+
+def registry(state: LabState) -> str:
+    return f"{state.topology.provider.address}:5000"
+
+
+def registry_push(state: LabState) -> str:
+    return f"127.0.0.1:{state.registry_port}"
+
+
+def proxy_args(state: LabState) -> str:
+    bastion = state.topology.bastion.address
+    proxy = f"ssh -i {state.key} {_NO_HOST_KEYS} -W %h:%p -p 22 debian@{bastion}"
+    return f'-o ProxyCommand="{proxy}" {_NO_HOST_KEYS}'
+
+
+def inventory(state: LabState, consul: Path, nomad: Path) -> dict[str, Any]:
+    topo = state.topology
+    creds = state.credentials
+    all_vars = {
+        "ansible_user": "debian",
+        "ansible_ssh_private_key_file": str(state.key),
+        "ansible_ssh_common_args": proxy_args(state),
+        "ansible_python_interpreter": "/usr/bin/python3",
+        "imgcloud_lab": True,
+        "imgcloud_lab_name": topo.name,
+        "imgcloud_vip": topo.vip,
+        "imgcloud_vip_prefix": 24,
+        "imgcloud_private_interface": "eth0",
+        "imgcloud_registry": registry(state),
+        "imgcloud_registry_push": registry_push(state),
+        "imgcloud_s3_endpoint": s3_endpoint(state),
+        "imgcloud_s3_access_key": creds.s3_access_key,
+        "imgcloud_s3_secret_key": creds.s3_secret_key,
+        "imgcloud_s3_bucket": BUCKET,
+        "imgcloud_amqp_url": amqp_url(state),
+        "imgcloud_secrets_dir": str(state.secrets_dir),
+        "consul_install_method": "copy",
+        "consul_binary_src": str(consul),
+        "nomad_install_method": "copy",
+        "nomad_binary_src": str(nomad),
+        "docker_insecure_registries": [registry(state)],
+    }
+    bastion = {
+        "ansible_host": topo.bastion.address,
+        "ansible_ssh_common_args": _NO_HOST_KEYS,
+    }
+    cluster = {
+        node.name: {
+            "ansible_host": node.address,
+            "nomad_cgroup_parent": f"{topo.name}-{node.name}-nomad",
+            "docker_cgroup_parent": f"{topo.name}-{node.name}-docker",
+        }
+        for node in topo.nodes
+    }
+    return {
+        "all": {
+            "vars": all_vars,
+            "children": {
+                "bastion": {"hosts": {"bastion1": bastion}},
+                "cluster": {"hosts": cluster},
+            },
+        }
+    }
+
+
+def ssh_config(state: LabState) -> str:
+    """`ssh -F .lab/<name>/ssh_config vm1` for people at the keyboard."""
+    topo = state.topology
+    lines = [
+        "Host *",
+        "  User debian",
+        f"  IdentityFile {state.key}",
+        "  IdentitiesOnly yes",
+        "  StrictHostKeyChecking no",
+        "  UserKnownHostsFile /dev/null",
+        "  LogLevel ERROR",
+        "",
+        "Host bastion",
+        f"  HostName {topo.bastion.address}",
+        "",
+    ]
+    for node in topo.nodes:
+        lines += [f"Host {node.name}", f"  HostName {node.address}", "  ProxyJump bastion", ""]
+    return "\n".join(lines)
+
+
+def status(state: LabState) -> dict[str, Any]:
+    topo = state.topology
+    return {
+        "name": topo.name,
+        "url": f"http://{topo.vip}/",
+        "vip": topo.vip,
+        "subnet": str(topo.subnet),
+        "network": topo.network,
+        "inventory": str(state.inventory),
+        "ssh_config": str(state.ssh_config),
+        "bastion": {
+            "host": topo.bastion.address,
+            "port": 22,
+            "user": "debian",
+            "key": str(state.key),
+            "container": topo.bastion.container,
+        },
+        "nodes": [
+            {"name": node.name, "address": node.address, "container": node.container}
+            for node in topo.nodes
+        ],
+        "provider": {
+            "address": topo.provider.address,
+            "container": topo.provider.container,
+            "s3": {"endpoint": s3_endpoint(state), "credentials": str(state.s3_credentials)},
+            "rabbitmq": {"url": amqp_url(state)},
+            "registry": registry(state),
+            "registry_push": registry_push(state),
+        },
+    }
+
+
+def write_all(state: LabState, consul: Path, nomad: Path) -> None:
+    creds = state.credentials
+    s3 = {
+        "endpoint": s3_endpoint(state),
+        "access_key": creds.s3_access_key,
+        "secret_key": creds.s3_secret_key,
+        "bucket": BUCKET,
+    }
+    write_private(state.s3_credentials, json.dumps(s3, indent=2) + "\n")
+    header = f"# The lab {state.topology.name!r}, written by `python -m lab up`. Do not edit.\n"
+    text = yaml.safe_dump(inventory(state, consul, nomad), sort_keys=False, width=1000)
+    write_private(state.inventory, header + text)
+    write_private(state.ssh_config, ssh_config(state))
+    write_private(state.status_file, json.dumps(status(state), indent=2) + "\n")

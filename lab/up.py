@@ -1,0 +1,102 @@
+"""`lab up`: bring a lab to the state described in lab/__init__.py, idempotently.
+
+Each step first looks at what is there and only does what is missing, so on a
+healthy lab `up` builds nothing, creates nothing and only re-checks health.
+"""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import gobuild
+
+from lab import health, images, inventory, machines
+from lab.engine import docker, ensure_docker
+from lab.images import ensure_machine_images, image_id
+from lab.machines import LABEL
+from lab.network import ensure_network
+from lab.progress import say, step
+from lab.state import LabState, ensure_state, write_private
+from lab.topology import Node, state_dir
+
+
+def _binary(name: str) -> Path:
+    """consul, nomad or minio from PATH or the cache, else built with Go (once)."""
+    if gobuild.find(name) is not None:
+        return gobuild.ensure(name)
+    with step(f"getting {name} (built with Go once, then cached)"):
+        return gobuild.ensure(name)
+
+
+def _remove_extra_vms(state: LabState) -> None:
+    """After `up --vms N` with fewer VMs than before, drop the ones beyond N."""
+    wanted = {node.container for node in state.topology.nodes}
+    names = docker(
+        "ps", "--all", "--filter", f"label={LABEL}={state.topology.name}",
+        "--filter", f"label={LABEL}.vm", "--format", "{{.Names}}",
+    ).split()  # fmt: skip
+    for name in sorted(set(names) - wanted):
+        say(f"removing {name} (the lab now has {state.topology.vms} VMs)")
+        docker("rm", "--force", "--volumes", name)
+        docker("volume", "rm", "--force", f"{name}-docker", check=False)
+
+
+def _ensure_volumes(state: LabState) -> None:
+    topo = state.topology
+    existing = set(
+        docker("volume", "ls", "--quiet", "--filter", f"label={LABEL}={topo.name}").split()
+    )
+    for node in topo.nodes:
+        if topo.volume(node) not in existing:
+            docker("volume", "create", "--label", f"{LABEL}={topo.name}", topo.volume(node))
+
+
+def _check_vm(state: LabState, node: Node) -> None:
+    health.wait_booted(node)
+    health.wait_docker(node)
+    health.wait_ssh(state, node)
+
+
+def _wait_healthy(state: LabState) -> None:
+    topo = state.topology
+    with (
+        step("waiting for the bastion, the provider and the VMs to be ready"),
+        ThreadPoolExecutor(max_workers=len(topo.nodes) + 1) as pool,
+    ):
+        jobs = [pool.submit(health.wait_ssh, state, topo.bastion)]
+        jobs.append(pool.submit(health.wait_provider, state))
+        jobs += [pool.submit(_check_vm, state, node) for node in topo.nodes]
+        for job in jobs:
+            job.result()
+
+
+def up(name: str, vms: int | None) -> tuple[LabState, dict[str, str], float]:
+    """Bring the lab up; return its state, what happened per machine, and seconds.
+
+    The bastion and VMs start booting before the provider's image is built, which
+    may first wait for MinIO's Go build, so their boot overlaps that wait.
+    """
+    start = time.monotonic()
+    ensure_docker()
+    ensure_machine_images()
+    state = ensure_state(name, state_dir(name), vms)
+    topo = state.topology
+    write_private(state.ssh_config, inventory.ssh_config(state))
+    _remove_extra_vms(state)
+    ensure_network(topo)
+    _ensure_volumes(state)
+    actions: dict[str, str] = {}
+    for machine in [machines.bastion(state)] + [machines.vm(state, n) for n in topo.nodes]:
+        actions[machine.node.name] = machines.ensure_running(
+            machine, topo.network, image_id(machine.image)
+        )
+    provider_image = images.provider_image(_binary("minio"))
+    images.ensure_image(provider_image)
+    actions["provider"] = machines.ensure_running(
+        machines.provider(state), topo.network, image_id(provider_image.tag)
+    )
+    inventory.write_all(state, _binary("consul"), _binary("nomad"))
+    _wait_healthy(state)
+    return state, actions, time.monotonic() - start
