@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from loadbench import locust_run, plots, raw, results
+from loadbench import images, locust_run, plots, raw, results
 from loadbench.target import Target
 
 TARGET_RATIO = 0.6
@@ -42,7 +42,7 @@ def cores_for(target: Target, given: int | None, worker_vms: int | None = None) 
             return Cores(given, f"given with --cores ({given})")
         share = max(1, round(given * worker_vms / nodes))
         return Cores(share, f"--cores {given} for {nodes} VMs, {worker_vms} of them with workers")
-    if target.lab or target.host in ("127.0.0.1", "localhost", "::1"):
+    if target.lab or target.on_this_host:
         where = "lab VMs are containers on" if target.lab else "the service runs on"
         return Cores(
             host,
@@ -88,6 +88,7 @@ def warmup_for(duration_s: int) -> float:
 def run_load(target: Target, load: locust_run.Load, out: Path, name: str) -> dict[str, object]:
     """Locust against the target, its figures, and the timeline plot; the summary part."""
     wait_healthy(target.url)
+    images.pool(mix_weights(load.mix))  # generate before the clock starts, not during
     files = locust_run.run(target.url, load, out, name)
     warmup = warmup_for(load.duration_s)
     figs = results.figures(files.stats, files.history, warmup)

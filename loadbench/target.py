@@ -10,7 +10,7 @@ import json
 import os
 import subprocess
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -46,6 +46,11 @@ class Target:
     def host(self) -> str:
         return urlsplit(self.url).hostname or ""
 
+    @property
+    def on_this_host(self) -> bool:
+        """A bare URL on loopback: the service (e.g. `imgcloud dev`) runs on this machine."""
+        return not self.nodes and self.host in ("127.0.0.1", "localhost", "::1")
+
 
 def normalise_url(url: str) -> str:
     parts = urlsplit(url)
@@ -55,11 +60,18 @@ def normalise_url(url: str) -> str:
 
 
 def resolve(url: str | None = None, inventory: str | None = None) -> Target:
-    """The target from `url`, else `inventory`, else IMGCLOUD_LOAD_URL, else the lab."""
+    """The target from `url`, else `inventory`, else IMGCLOUD_LOAD_URL, else the lab.
+
+    With both, the load goes to `url` (e.g. a tunnel to the floating IP) and the
+    inventory still names the VMs.
+    """
+    if inventory:
+        found = from_inventory(Path(inventory))
+        if url:
+            return replace(found, url=normalise_url(url), source=f"{found.source} via {url}")
+        return found
     if url:
         return Target(normalise_url(url), "url")
-    if inventory:
-        return from_inventory(Path(inventory))
     if os.environ.get("IMGCLOUD_LOAD_URL"):
         return Target(normalise_url(os.environ["IMGCLOUD_LOAD_URL"]), "IMGCLOUD_LOAD_URL")
     return from_lab()

@@ -66,3 +66,19 @@ def test_real_vms_scaling_step_gets_its_share_of_cores() -> None:
     nodes = tuple(Node(f"vm{i}", f"10.1.2.1{i}") for i in (1, 2, 3))
     real = Target("http://10.1.2.100/", "inventory x", nodes)
     assert bench.cores_for(real, 12, worker_vms=2).count == 8
+
+
+def test_url_and_inventory_send_load_to_the_url_and_keep_the_vms(tmp_path: Path) -> None:
+    path = tmp_path / "hosts.yml"
+    path.write_text(INVENTORY)
+    target = resolve(url="http://127.0.0.1:8080/", inventory=str(path))
+    assert (target.url, len(target.nodes), target.on_this_host) == (
+        "http://127.0.0.1:8080/",
+        3,
+        False,
+    )
+
+
+def test_loopback_url_alone_is_this_host() -> None:
+    cores = bench.cores_for(resolve(url="http://127.0.0.1:8080/"), None)
+    assert "this" in cores.basis
