@@ -1,6 +1,6 @@
 // Builds the minio S3 server from the Go module proxy. MinIO tags releases with
-// names that are not semantic versions, so the pin is the release commit's
-// pseudo-version.
+// names that are not semantic versions, so the proxy serves it only by
+// pseudo-version: the pin is the newest commit the proxy had when this was written.
 module imgcloud.local/gobuild/minio
 
 go 1.25.0
