@@ -1,0 +1,73 @@
+"""Images as stored in S3: originals, variants, manifests and the newest-first index."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable
+
+from imgcloud import naming
+from imgcloud.manifest import Manifest
+from imgcloud.storage import Storage, StoredObject
+
+MAX_PAGE = 100
+
+
+class Catalog:
+    def __init__(self, storage: Storage) -> None:
+        self.storage = storage
+
+    async def add(self, manifest: Manifest, original: bytes) -> None:
+        """Store a new upload: original, pending manifest, then its index entry.
+
+        The index entry goes last so a listing never shows an image whose bytes or
+        manifest are not yet there.
+        """
+        await self.storage.put(
+            naming.original_key(manifest.id), original, manifest.original.content_type
+        )
+        await self.save(manifest)
+        await self.storage.put(naming.index_key(manifest.id), b"", "application/octet-stream")
+
+    async def save(self, manifest: Manifest) -> None:
+        await self.storage.put(
+            naming.manifest_key(manifest.id), manifest.to_json(), "application/json"
+        )
+
+    async def manifest(self, image_id: str) -> Manifest | None:
+        stored = await self.storage.get(naming.manifest_key(image_id))
+        return Manifest.from_json(stored.data) if stored else None
+
+    async def original(self, image_id: str) -> StoredObject | None:
+        return await self.storage.get(naming.original_key(image_id))
+
+    async def variant(self, image_id: str, name: str) -> StoredObject | None:
+        key = (
+            naming.original_key(image_id)
+            if name == "original"
+            else naming.variant_key(image_id, name)
+        )
+        return await self.storage.get(key)
+
+    async def put_variant(self, image_id: str, name: str, data: bytes, content_type: str) -> None:
+        await self.storage.put(naming.variant_key(image_id, name), data, content_type)
+
+    async def page(self, limit: int, after: str = "") -> tuple[list[Manifest], str | None]:
+        """Up to ``limit`` images newest first, starting after id ``after``; next cursor."""
+        limit = max(1, min(limit, MAX_PAGE))
+        start = naming.index_key(after) if after else ""
+        keys, more = await self.storage.list_keys(
+            naming.INDEX_PREFIX, start_after=start, limit=limit
+        )
+        ids = [naming.id_from_index_key(key) for key in keys]
+        found = await asyncio.gather(*(self.manifest(image_id) for image_id in ids))
+        # An id without a manifest is being deleted right now: leave it out.
+        manifests = [m for m in found if m is not None]
+        return manifests, (ids[-1] if more and ids else None)
+
+    async def remove(self, image_id: str, variant_names: Iterable[str]) -> None:
+        """Delete an image: the index entry first (it leaves the gallery), then its objects."""
+        await self.storage.delete([naming.index_key(image_id)])
+        keys, _ = await self.storage.list_keys(f"{naming.IMAGES_PREFIX}{image_id}/")
+        known = {naming.variant_key(image_id, name) for name in variant_names}
+        known |= {naming.original_key(image_id), naming.manifest_key(image_id)}
+        await self.storage.delete(sorted(set(keys) | known))

@@ -1,0 +1,61 @@
+"""``imgcloud backend | worker | frontend | dev``: one package, four ways to run it."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+
+from quart import Quart
+
+from imgcloud import config
+
+COMMANDS = {
+    "backend": "the HTTP API (uploads, listing, bytes, delete)",
+    "worker": "the resize worker (RabbitMQ consumer) with its health server",
+    "frontend": "the web page (and, with IMGCLOUD_BACKEND_URL, a proxy to the API)",
+    "dev": "everything on loopback: RabbitMQ, MinIO, backend, worker, frontend",
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="imgcloud",
+        description="Image hosting and resizing. Settings come from IMGCLOUD_* variables.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, help_text in COMMANDS.items():
+        commands.add_parser(name, help=help_text, description=help_text)
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    logging.getLogger("botocore").setLevel(logging.WARNING)
+    if args.command == "dev":
+        from imgcloud import dev
+
+        return dev.main()
+    try:
+        settings = config.load(args.command)
+    except config.ConfigError as exc:
+        print(f"imgcloud {args.command}: {exc}", file=sys.stderr)
+        return 2
+    from imgcloud import serve
+
+    serve.run(_app(args.command, settings), settings.bind)
+    return 0
+
+
+def _app(command: str, settings: config.Settings) -> Quart:
+    if command == "backend":
+        from imgcloud.backend import create_app
+    elif command == "worker":
+        from imgcloud.worker import create_app
+    else:
+        from imgcloud.frontend import create_app
+    return create_app(settings)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,152 @@
+"""Runtime configuration: every setting comes from an ``IMGCLOUD_`` environment variable.
+
+One place reads the environment, with typed defaults; a setting a role needs and does
+not have fails at start with a sentence naming the variable.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+PREFIX = "IMGCLOUD_"
+DEFAULT_VARIANTS = "thumb=160,medium=640,large=1280"
+DEFAULT_BINDS = {"backend": "0.0.0.0:8000", "worker": "0.0.0.0:8001", "frontend": "0.0.0.0:8080"}
+_VARIANT_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
+_RESERVED_NAMES = {"original", "manifest"}
+
+
+class ConfigError(ValueError):
+    """A setting is missing or malformed; the message names the variable."""
+
+
+@dataclass(frozen=True)
+class Variant:
+    """A named bounding box: the image is fit inside ``size`` x ``size``, never upscaled."""
+
+    name: str
+    size: int
+
+
+@dataclass(frozen=True)
+class Settings:
+    node_name: str
+    bind: str
+    s3_endpoint: str = ""
+    s3_access_key: str = ""
+    s3_secret_key: str = ""
+    s3_bucket: str = "imgcloud"
+    s3_region: str = "us-east-1"
+    amqp_url: str = ""
+    queue: str = "imgcloud.resize"
+    max_upload_bytes: int = 25 * 1024 * 1024
+    max_pixels: int = 50_000_000
+    variants: tuple[Variant, ...] = field(default_factory=lambda: parse_variants(DEFAULT_VARIANTS))
+    backend_url: str = ""
+    prefetch: int = 4
+    concurrency: int = 2
+
+    @property
+    def variant_names(self) -> tuple[str, ...]:
+        return tuple(v.name for v in self.variants)
+
+
+# What each command cannot start without, and an example to put in the message.
+_REQUIRED = {
+    "backend": ("S3_ENDPOINT", "S3_ACCESS_KEY", "S3_SECRET_KEY", "AMQP_URL"),
+    "worker": ("S3_ENDPOINT", "S3_ACCESS_KEY", "S3_SECRET_KEY", "AMQP_URL"),
+    "frontend": (),
+}
+_EXAMPLES = {
+    "S3_ENDPOINT": "http://127.0.0.1:9000",
+    "S3_ACCESS_KEY": "the S3 access key id",
+    "S3_SECRET_KEY": "the S3 secret key",
+    "AMQP_URL": "amqp://user:password@127.0.0.1:5672/",
+}
+
+
+def load(role: str, env: Mapping[str, str] | None = None) -> Settings:
+    """Read the settings ``role`` (backend, worker or frontend) runs with."""
+    env = os.environ if env is None else env
+    if role not in _REQUIRED:
+        raise ConfigError(f"unknown role {role!r}: expected one of {', '.join(_REQUIRED)}")
+    for name in _REQUIRED[role]:
+        if not env.get(PREFIX + name):
+            raise ConfigError(
+                f"{PREFIX}{name} is not set: the {role} needs it (e.g. {_EXAMPLES[name]})"
+            )
+
+    def text(name: str, default: str) -> str:
+        return env.get(PREFIX + name) or default
+
+    return Settings(
+        node_name=text("NODE_NAME", socket.gethostname()),
+        bind=_bind(text("BIND", DEFAULT_BINDS[role])),
+        s3_endpoint=text("S3_ENDPOINT", ""),
+        s3_access_key=text("S3_ACCESS_KEY", ""),
+        s3_secret_key=text("S3_SECRET_KEY", ""),
+        s3_bucket=text("S3_BUCKET", "imgcloud"),
+        s3_region=text("S3_REGION", "us-east-1"),
+        amqp_url=text("AMQP_URL", ""),
+        queue=text("QUEUE", "imgcloud.resize"),
+        max_upload_bytes=_positive_int(env, "MAX_UPLOAD_BYTES", 25 * 1024 * 1024),
+        max_pixels=_positive_int(env, "MAX_PIXELS", 50_000_000),
+        variants=_variants_from(env),
+        backend_url=text("BACKEND_URL", "").rstrip("/"),
+        prefetch=_positive_int(env, "PREFETCH", 4),
+        concurrency=_positive_int(env, "CONCURRENCY", os.cpu_count() or 1),
+    )
+
+
+def parse_variants(spec: str) -> tuple[Variant, ...]:
+    """Parse ``thumb=160,medium=640`` into variants, largest first."""
+    variants: dict[str, Variant] = {}
+    for item in filter(None, (part.strip() for part in spec.split(","))):
+        name, sep, size = item.partition("=")
+        name = name.strip()
+        if not sep or not size.strip().isdigit():
+            raise ConfigError(f"variant {item!r} is not NAME=PIXELS (e.g. thumb=160)")
+        if not _VARIANT_NAME.match(name) or name in _RESERVED_NAMES:
+            raise ConfigError(
+                f"variant name {name!r} must be lowercase letters, digits, - or _, "
+                f"start with a letter, and not be one of {sorted(_RESERVED_NAMES)}"
+            )
+        if name in variants:
+            raise ConfigError(f"variant {name!r} is given twice")
+        pixels = int(size)
+        if not 1 <= pixels <= 10_000:
+            raise ConfigError(f"variant {name!r} size {pixels} is outside 1..10000 pixels")
+        variants[name] = Variant(name, pixels)
+    if not variants:
+        raise ConfigError("no variants given (e.g. thumb=160,medium=640,large=1280)")
+    return tuple(sorted(variants.values(), key=lambda v: v.size, reverse=True))
+
+
+def _variants_from(env: Mapping[str, str]) -> tuple[Variant, ...]:
+    try:
+        return parse_variants(env.get(PREFIX + "VARIANTS") or DEFAULT_VARIANTS)
+    except ConfigError as exc:
+        raise ConfigError(f"{PREFIX}VARIANTS: {exc}") from None
+
+
+def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(PREFIX + name)
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{PREFIX}{name}={raw!r} is not a whole number") from None
+    if value <= 0:
+        raise ConfigError(f"{PREFIX}{name}={raw!r} must be greater than zero")
+    return value
+
+
+def _bind(value: str) -> str:
+    host, sep, port = value.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ConfigError(f"{PREFIX}BIND={value!r} is not HOST:PORT (e.g. 0.0.0.0:8000)")
+    return value

@@ -1,0 +1,75 @@
+"""``imgcloud dev``: the whole service on this machine, on loopback, until Ctrl-C.
+
+Starts what is missing (RabbitMQ unless IMGCLOUD_AMQP_URL is set, MinIO unless
+IMGCLOUD_S3_ENDPOINT is set), then the backend, the worker and the frontend, which
+forwards /api to the backend as HAProxy does in the cluster. Data lives in a temporary
+folder that goes away with it.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import tempfile
+import threading
+from contextlib import ExitStack
+from pathlib import Path
+
+from imgcloud.devstack import MinIO, RabbitMQ, Service, StartError
+
+FRONTEND_PORT = 8080
+
+
+def main() -> int:
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    with tempfile.TemporaryDirectory(prefix="imgcloud-dev-") as tmp, ExitStack() as parts:
+        try:
+            services = _start(Path(tmp), parts)
+        except StartError as exc:
+            print(f"imgcloud dev: {exc}", file=sys.stderr)
+            return 1
+        print(f"\nimgcloud is up: http://127.0.0.1:{FRONTEND_PORT}", flush=True)
+        print(
+            f"(backend {services[0].url}, worker {services[1].url}; logs in {tmp}; "
+            "Ctrl-C stops everything)",
+            flush=True,
+        )
+        while not stop.wait(1.0):
+            dead = [s.role for s in services if not s.running]
+            if dead:
+                print(f"imgcloud dev: {', '.join(dead)} stopped; see {tmp}", file=sys.stderr)
+                return 1
+        print("\nstopping…", flush=True)
+    return 0
+
+
+def _start(root: Path, parts: ExitStack) -> list[Service]:
+    env = {"IMGCLOUD_NODE_NAME": os.environ.get("IMGCLOUD_NODE_NAME", "dev")}
+    if not os.environ.get("IMGCLOUD_AMQP_URL"):
+        print("starting RabbitMQ on loopback…", flush=True)
+        rabbit = RabbitMQ(root / "rabbitmq")
+        parts.callback(rabbit.stop)
+        env["IMGCLOUD_AMQP_URL"] = rabbit.start().url
+    if not os.environ.get("IMGCLOUD_S3_ENDPOINT"):
+        print("starting MinIO on loopback…", flush=True)
+        minio = MinIO(root / "minio")
+        parts.callback(minio.stop)
+        minio.start()
+        env.update(
+            IMGCLOUD_S3_ENDPOINT=minio.endpoint,
+            IMGCLOUD_S3_ACCESS_KEY=minio.access_key,
+            IMGCLOUD_S3_SECRET_KEY=minio.secret_key,
+        )
+    backend = Service("backend", root, env)
+    worker = Service("worker", root, env)
+    frontend = Service(
+        "frontend", root, {**env, "IMGCLOUD_BACKEND_URL": backend.url}, port=FRONTEND_PORT
+    )
+    for service in (backend, worker, frontend):
+        print(f"starting the {service.role} on {service.url}…", flush=True)
+        parts.callback(service.stop)
+        service.start()
+    return [backend, worker, frontend]

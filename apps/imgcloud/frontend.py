@@ -1,0 +1,106 @@
+"""The frontend: the web page (plain HTML, CSS and ES modules; no build step).
+
+In the cluster HAProxy sends ``/api`` to the backends and everything else here. For
+one-machine use, ``IMGCLOUD_BACKEND_URL`` makes this service forward ``/api`` itself,
+so the page is same-origin exactly as behind HAProxy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterable, AsyncIterator
+from pathlib import Path
+
+import httpx
+from quart import Quart, Response, jsonify, request, send_from_directory
+
+from imgcloud.config import Settings
+from imgcloud.web import create_service_app
+
+STATIC = Path(__file__).resolve().parent / "static"
+PAGE_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'self'; img-src 'self' blob: data:; style-src 'self'; "
+        "script-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "Cache-Control": "no-cache",
+}
+# Answer headers worth passing back from the backend (hop-by-hop ones are not).
+_PASS_BACK = (
+    "content-type",
+    "cache-control",
+    "etag",
+    "location",
+    "x-content-type-options",
+    "content-security-policy",
+    "x-served-by",
+)
+_PASS_ON = ("content-type", "content-length", "if-none-match", "accept")
+
+
+def create_app(settings: Settings) -> Quart:
+    backend = settings.backend_url
+    clients: dict[str, httpx.AsyncClient] = {}
+
+    async def backend_check() -> str | None:
+        if not backend:
+            return None
+        try:
+            answer = await clients["api"].get(f"{backend}/healthz", timeout=2.0)
+        except httpx.HTTPError as exc:
+            return f"the backend at {backend} is not reachable ({type(exc).__name__})"
+        return None if answer.status_code == 200 else f"backend answered {answer.status_code}"
+
+    checks = {"backend": backend_check} if backend else {}
+    app = create_service_app("frontend", settings, checks, static_folder=STATIC)
+
+    @app.before_serving
+    async def start() -> None:
+        clients["api"] = httpx.AsyncClient(timeout=httpx.Timeout(60.0, connect=3.0))
+
+    @app.after_serving
+    async def stop() -> None:
+        await clients["api"].aclose()
+
+    @app.get("/")
+    async def index() -> Response:
+        response = await send_from_directory(STATIC, "index.html")
+        response.headers.update(PAGE_HEADERS)
+        return response
+
+    @app.get("/config.json")
+    async def page_config() -> Response:
+        return jsonify(
+            max_upload_bytes=settings.max_upload_bytes,
+            max_pixels=settings.max_pixels,
+            variants={v.name: v.size for v in settings.variants},
+        )
+
+    if backend:
+
+        @app.route("/api/<path:path>", methods=["GET", "POST", "DELETE", "HEAD"])
+        @app.route("/api", methods=["GET"], defaults={"path": ""})
+        async def proxy(path: str) -> tuple[Response, int] | Response:
+            headers = {k: v for k, v in request.headers.items() if k.lower() in _PASS_ON}
+            content = request.body if request.method == "POST" else None
+            try:
+                answer = await clients["api"].request(
+                    request.method,
+                    f"{backend}/api/{path}",
+                    params=list(request.args.items(multi=True)),
+                    headers=headers,
+                    content=_chunks(content) if content is not None else None,
+                )
+            except httpx.HTTPError as exc:
+                message = f"the backend is not reachable ({type(exc).__name__})"
+                return jsonify(error=message, reason="backend"), 502
+            kept = {k: v for k, v in answer.headers.items() if k.lower() in _PASS_BACK}
+            return Response(answer.content, status=answer.status_code, headers=kept)
+
+    return app
+
+
+async def _chunks(body: AsyncIterable[bytes]) -> AsyncIterator[bytes]:
+    async for chunk in body:
+        yield chunk
