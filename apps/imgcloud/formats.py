@@ -12,7 +12,7 @@ import io
 import warnings
 from dataclasses import dataclass
 
-from PIL import Image
+from PIL import Image, UnidentifiedImageError
 
 # We enforce IMGCLOUD_MAX_PIXELS ourselves from the header before any decode, in the
 # backend and in the worker, so Pillow's own process-wide bomb guard would only fire
@@ -30,6 +30,8 @@ CONTENT_TYPES = {
     "TIFF": "image/tiff",
 }
 ACCEPTED = "JPEG, PNG, WebP, GIF, BMP, TIFF or MPO"
+# Pillow's decoders to try; its JPEG one also opens MPO files (and says so).
+OPEN_FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF")
 
 # Magic numbers of the formats we accept: (offset, bytes, Pillow format to open with).
 _ACCEPTED_MAGIC = (
@@ -153,6 +155,8 @@ def _label(family: str) -> str:
 
 
 def _why(exc: Exception) -> str:
+    if isinstance(exc, UnidentifiedImageError):
+        return "it is malformed or incomplete"
     text = str(exc).strip() or type(exc).__name__
     return text if len(text) < 160 else text[:157] + "..."
 

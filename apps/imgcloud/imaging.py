@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from PIL import Image, ImageCms, ImageOps
 
 from imgcloud.config import Variant
-from imgcloud.formats import CONTENT_TYPES, Rejected, check_pixels
+from imgcloud.formats import CONTENT_TYPES, OPEN_FORMATS, Rejected, check_pixels
 
 JPEG_QUALITY = 85
 WEBP_QUALITY = 85
@@ -101,7 +101,7 @@ def shrink(image: Image.Image, target: tuple[int, int]) -> Image.Image:
 def _decode(
     data: bytes, variants: Sequence[Variant], max_pixels: int
 ) -> tuple[Image.Image, tuple[int, int], str, bytes | None]:
-    image = Image.open(io.BytesIO(data), formats=list(CONTENT_TYPES))
+    image = Image.open(io.BytesIO(data), formats=OPEN_FORMATS)
     source_format = image.format or ""
     check_pixels(*image.size, max_pixels)
     orientation = image.getexif().get(_EXIF_ORIENTATION, 1)

@@ -1,0 +1,90 @@
+// imgcloud's page: wires the drop zone, the upload queue, the gallery and the detail view.
+
+import { onNode, pageConfig } from "./api.js";
+import { Detail } from "./detail.js";
+import { bytes } from "./format.js";
+import { Gallery } from "./gallery.js";
+import { Uploads } from "./uploads.js";
+
+const $ = (id) => document.getElementById(id);
+
+function showNode() {
+  const label = $("node-name");
+  const holder = label.closest(".node");
+  onNode((name) => {
+    if (label.textContent !== name) {
+      label.textContent = name;
+      holder.classList.remove("flash");
+      void holder.offsetWidth; // restart the animation
+      holder.classList.add("flash");
+    }
+  });
+}
+
+function wireDropZone(zone, input, onFiles) {
+  const pick = () => input.click();
+  $("choose").addEventListener("click", (event) => {
+    event.stopPropagation();
+    pick();
+  });
+  zone.addEventListener("click", pick);
+  zone.addEventListener("keydown", (event) => {
+    if (event.key === "Enter" || event.key === " ") {
+      event.preventDefault();
+      pick();
+    }
+  });
+  input.addEventListener("change", () => {
+    onFiles([...input.files]);
+    input.value = "";
+  });
+  let depth = 0;
+  zone.addEventListener("dragenter", (event) => {
+    event.preventDefault();
+    depth += 1;
+    zone.classList.add("over");
+  });
+  zone.addEventListener("dragover", (event) => event.preventDefault());
+  zone.addEventListener("dragleave", () => {
+    depth = Math.max(0, depth - 1);
+    if (!depth) zone.classList.remove("over");
+  });
+  zone.addEventListener("drop", (event) => {
+    event.preventDefault();
+    depth = 0;
+    zone.classList.remove("over");
+    onFiles([...event.dataTransfer.files]);
+  });
+  // A file dropped beside the zone should not navigate away from the page.
+  window.addEventListener("dragover", (event) => event.preventDefault());
+  window.addEventListener("drop", (event) => event.preventDefault());
+}
+
+async function start() {
+  showNode();
+  let config = { max_upload_bytes: 0 };
+  try {
+    config = await pageConfig();
+    $("limit").textContent = bytes(config.max_upload_bytes);
+  } catch {
+    // The server checks the limit anyway; the page only shows it.
+  }
+  const detail = new Detail({ onDeleted: (id) => gallery.remove(id) });
+  const gallery = new Gallery($("gallery"), {
+    onOpen: (id) => detail.open(id),
+    empty: $("empty"),
+    count: $("count"),
+    more: $("more"),
+    error: $("load-error"),
+  });
+  const uploads = new Uploads($("uploads"), {
+    maxBytes: config.max_upload_bytes,
+    onAccepted: (id) => gallery.track(id),
+  });
+  wireDropZone($("drop"), $("file-input"), (files) => uploads.add(files));
+  await gallery.refresh();
+  const match = location.hash.match(/^#\/images\/([0-9a-f]+)$/);
+  if (match) detail.open(match[1]);
+}
+
+start();

@@ -1,0 +1,70 @@
+"""Configuration from IMGCLOUD_* variables: defaults, parsing, and messages naming the variable."""
+
+from __future__ import annotations
+
+import pytest
+from imgcloud.config import ConfigError, Variant, load, parse_variants
+from imgcloud.naming import created_at, is_id, new_id
+
+SERVICE_ENV = {
+    "IMGCLOUD_S3_ENDPOINT": "http://127.0.0.1:9000",
+    "IMGCLOUD_S3_ACCESS_KEY": "a",
+    "IMGCLOUD_S3_SECRET_KEY": "b",
+    "IMGCLOUD_AMQP_URL": "amqp://u:p@127.0.0.1:5672/",
+}
+
+
+def test_defaults_match_the_design() -> None:
+    settings = load("backend", SERVICE_ENV)
+    assert settings.variants == (
+        Variant("large", 1280),
+        Variant("medium", 640),
+        Variant("thumb", 160),
+    )
+    assert (settings.s3_bucket, settings.s3_region, settings.queue) == (
+        "imgcloud",
+        "us-east-1",
+        "imgcloud.resize",
+    )
+    assert settings.max_upload_bytes == 25 * 1024 * 1024
+    assert settings.max_pixels == 50_000_000
+
+
+@pytest.mark.parametrize("missing", sorted(SERVICE_ENV))
+@pytest.mark.parametrize("role", ["backend", "worker"])
+def test_a_missing_setting_is_named(role: str, missing: str) -> None:
+    env = {k: v for k, v in SERVICE_ENV.items() if k != missing}
+    with pytest.raises(ConfigError, match=missing):
+        load(role, env)
+
+
+def test_the_frontend_needs_nothing() -> None:
+    assert load("frontend", {}).backend_url == ""
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("IMGCLOUD_MAX_PIXELS", "lots"),
+        ("IMGCLOUD_MAX_UPLOAD_BYTES", "-1"),
+        ("IMGCLOUD_BIND", "8000"),
+        ("IMGCLOUD_VARIANTS", "thumb"),
+        ("IMGCLOUD_VARIANTS", "original=100"),
+        ("IMGCLOUD_VARIANTS", "a=1,a=2"),
+        ("IMGCLOUD_VARIANTS", "huge=99999"),
+    ],
+)
+def test_malformed_values_fail_naming_the_variable(name: str, value: str) -> None:
+    with pytest.raises(ConfigError, match=name):
+        load("backend", {**SERVICE_ENV, name: value})
+
+
+def test_variants_are_sorted_largest_first() -> None:
+    assert [v.name for v in parse_variants("s=10, l=1000,m=100")] == ["l", "m", "s"]
+
+
+def test_ids_sort_newest_first_and_carry_their_time() -> None:
+    older, newer = new_id(1_700_000_000.0), new_id(1_700_000_000.5)
+    assert newer < older
+    assert is_id(newer) and not is_id("../etc/passwd") and not is_id(newer.upper())
+    assert created_at(older) == pytest.approx(1_700_000_000.0, abs=0.001)
