@@ -46,8 +46,9 @@ def cores_for(target: Target, given: int | None, worker_vms: int | None = None) 
         where = "lab VMs are containers on" if target.lab else "the service runs on"
         return Cores(
             host,
-            f"{where} this {host}-CPU host (os.cpu_count()), shared with the load generator, "
-            "HAProxy, RabbitMQ and MinIO; not 3 VMs' worth",
+            f"{where} this {host}-CPU host (os.cpu_count()), shared with the load generator "
+            "and every other part of the service (HAProxy, backends, RabbitMQ, MinIO); "
+            "not 3 VMs' worth",
         )
     raise ValueError(
         f"how many cores can the workers at {target.url} use? give --cores "

@@ -19,15 +19,18 @@ def timeline(points: list[Point], warmup_s: float, title: str, path: Path) -> Pa
     rates = rate(points)
     top.plot([t for t, _ in rates], [r for _, r in rates], color="tab:blue", label="images done/s")
     top.set_ylabel("images / s (5 s window)")
+    top.set_ylim(bottom=0)
     users = top.twinx()
     users.step([p.t for p in points], [p.users for p in points], color="tab:gray", where="post")
     users.set_ylabel("users", color="tab:gray")
+    users.set_ylim(0, max((p.users for p in points), default=1) * 1.15 + 1)
     for label, attr, colour in (("p50", "p50_ms", "tab:green"), ("p95", "p95_ms", "tab:red")):
         series = [(p.t, getattr(p, attr)) for p in points if getattr(p, attr) is not None]
         bottom.plot(
             [t for t, _ in series], [v / 1000 for _, v in series], color=colour, label=label
         )
     bottom.set_ylabel("upload-to-done (s, 10 s window)")
+    bottom.set_ylim(bottom=0)
     bottom.set_xlabel("seconds since start")
     failures = [
         p.t for i, p in enumerate(points) if i and p.failed_total > points[i - 1].failed_total

@@ -73,6 +73,12 @@ def _number(text: str) -> float | None:
     return float(text)
 
 
+def _positive(text: str) -> float | None:
+    """A windowed percentile; Locust writes 0 while its 10 s window has no data yet."""
+    value = _number(text)
+    return value if value else None
+
+
 def read_rows(path: Path) -> list[dict[str, str]]:
     with path.open(newline="") as handle:
         return list(csv.DictReader(handle))
@@ -100,8 +106,8 @@ def timeline(history: list[dict[str, str]]) -> list[Point]:
                 done_total=int(row["Total Request Count"]) - int(row["Total Failure Count"]),
                 failed_total=int(row["Total Failure Count"]),
                 users=int(row["User Count"]),
-                p50_ms=_number(row["50%"]),
-                p95_ms=_number(row["95%"]),
+                p50_ms=_positive(row["50%"]),
+                p95_ms=_positive(row["95%"]),
             )
         )
     return points
@@ -121,11 +127,14 @@ def rate(points: list[Point], smooth_s: float = 5.0) -> list[tuple[float, float]
 def steady_throughput(
     points: list[Point], warmup_s: float
 ) -> tuple[float, tuple[float, float], int]:
-    """Images done per second between the end of the warm-up and the last point."""
+    """Images done per second from the end of the warm-up until users start stopping."""
     if len(points) < 2:
         return 0.0, (0.0, 0.0), 0
-    after = [p for p in points if p.t >= warmup_s] or points[-2:]
-    first, last = after[0], points[-1]
+    # The run ends when users start to stop (their clean-up is not load).
+    peak = max(p.users for p in points)
+    full = [p for p in points if p.users == peak] or points
+    after = [p for p in full if p.t >= warmup_s] or full[-2:]
+    first, last = after[0], full[-1]
     if last.t <= first.t:
         first = points[0]
     span = last.t - first.t

@@ -84,3 +84,14 @@ def test_a_file_without_aggregated_row_is_refused(tmp_path: Path) -> None:
     stats.write_text(STATS_HEADER + "\n")
     with pytest.raises(ValueError, match="Aggregated"):
         results.figures(stats, stats, warmup_s=0)
+
+
+def test_throughput_window_ends_when_users_start_stopping(tmp_path: Path) -> None:
+    history = tmp_path / "y_stats_history.csv"
+    rows = [HISTORY_HEADER]
+    for t in range(0, 31):
+        row = history_row(t, "FLOW", "upload-to-done", total=min(t, 20), failed=0, p50="900")
+        rows.append(row if t <= 20 else row.replace(f"{1000 + t},4,", f"{1000 + t},2,", 1))
+    history.write_text("\n".join(rows) + "\n")
+    points = results.timeline(results.read_rows(history))
+    assert results.steady_throughput(points, warmup_s=5) == (1.0, (5.0, 20.0), 15)
