@@ -163,7 +163,7 @@ def ensure_state(name: str, folder: Path, vms: int | None) -> LabState:
     """Load the lab's state, creating what is missing; `vms` overrides the count."""
     saved = load(folder) or {}
     subnet = ipaddress.ip_network(saved["subnet"]) if "subnet" in saved else _pick_subnet(name)
-    count = vms or saved.get("vms") or DEFAULT_VMS
+    count = vms if vms is not None else saved.get("vms", DEFAULT_VMS)
     topology = Topology(name, subnet, count)  # type: ignore[arg-type]
     port = saved.get("registry_port") or _pick_registry_port(name)
     creds = (

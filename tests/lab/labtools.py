@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import sys
 import time
@@ -52,3 +53,13 @@ def eventually(check: Callable[[], bool], deadline_s: float, what: str) -> None:
             return
         time.sleep(0.5)
     raise AssertionError(f"{what} not within {deadline_s:.0f} s")
+
+
+def port_refused(address: str, port: int = 22) -> bool:
+    """True when a TCP connection is refused or reset before any banner."""
+    try:
+        with socket.create_connection((address, port), timeout=5) as sock:
+            sock.settimeout(5)
+            return sock.recv(64) == b""
+    except (ConnectionRefusedError, ConnectionResetError):
+        return True

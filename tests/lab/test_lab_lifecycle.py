@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 import yaml
-from labtools import docker, lab_cli
+from labtools import docker, lab_cli, port_refused, ssh
 
 pytestmark = pytest.mark.lab
 
@@ -68,6 +68,34 @@ def test_second_lab_is_separate_from_the_main_one(
     assert second_lab["subnet"] != lab["subnet"]
     assert [n["container"] for n in second_lab["nodes"]] == [f"{SECOND_LAB}-vm1"]
     assert second_lab["running"]
+
+
+@pytest.mark.slow
+def test_ssh_guard_survives_a_docker_engine_restart(second_lab: dict[str, Any]) -> None:
+    """dockerd rewrites iptables when it starts: the bastion-only rule must stay.
+
+    On the second lab: restarting dockerd would stop a deployed cluster's tasks.
+    """
+    config = Path(second_lab["ssh_config"])
+    restart = ssh(config, "vm1", "sudo systemctl restart docker && sudo iptables -S INPUT")
+    assert restart.returncode == 0, restart.stderr
+    assert "-j LAB-SSH" in restart.stdout
+    assert port_refused(second_lab["nodes"][0]["address"])
+    assert ssh(config, "vm1", "true").returncode == 0
+
+
+@pytest.mark.slow
+def test_up_with_more_vms_adds_them_and_keeps_the_others(second_lab: dict[str, Any]) -> None:
+    before = docker("inspect", "--format", "{{.Id}}", f"{SECOND_LAB}-vm1")
+    grown = lab_cli("up", "--name", SECOND_LAB, "--vms", "2")
+    assert grown.returncode == 0, grown.stderr
+    assert docker("inspect", "--format", "{{.Id}}", f"{SECOND_LAB}-vm1") == before
+    status = json.loads(lab_cli("status", "--json", "--name", SECOND_LAB).stdout)
+    assert [n["name"] for n in status["nodes"]] == ["vm1", "vm2"]
+    shrunk = lab_cli("up", "--name", SECOND_LAB, "--vms", "1")
+    assert shrunk.returncode == 0, shrunk.stderr
+    assert f"removing {SECOND_LAB}-vm2" in shrunk.stderr
+    assert f"{SECOND_LAB}-vm2-docker" not in docker("volume", "ls", "--format", "{{.Name}}")
 
 
 @pytest.mark.slow
