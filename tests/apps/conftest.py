@@ -1,0 +1,50 @@
+"""Fixtures: a real RabbitMQ and MinIO on loopback, and the three services against them.
+
+The session shares one broker, one MinIO and one stack (backend, worker, frontend);
+tests that stop the broker or S3 get their own (see ``own_stack``).
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import pytest
+from stack import Stack, start_infra, start_stack
+
+
+@pytest.fixture(scope="session")
+def infra(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple]:
+    rabbitmq, minio = start_infra(tmp_path_factory.mktemp("infra"))
+    yield rabbitmq, minio
+    with ThreadPoolExecutor(2) as pool:
+        list(pool.map(lambda part: part.stop(), (rabbitmq, minio)))
+
+
+@pytest.fixture(scope="session")
+def stack(infra: tuple, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    rabbitmq, minio = infra
+    running = start_stack(tmp_path_factory.mktemp("stack"), rabbitmq, minio, "shared")
+    yield running
+    running.stop()
+
+
+@pytest.fixture(scope="module")
+def own_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """A broker, MinIO and services of the module's own, to stop and restart at will."""
+    root: Path = tmp_path_factory.mktemp("own")
+    rabbitmq, minio = start_infra(root)
+    running = start_stack(root, rabbitmq, minio, f"own{secrets.token_hex(2)}")
+    yield running
+    running.stop()
+    for part in (rabbitmq, minio):
+        part.stop()
+
+
+@pytest.fixture
+def api(stack: Stack) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=stack.backend.url, timeout=30) as client:
+        yield client
