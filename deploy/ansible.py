@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -18,6 +19,9 @@ from deploy import ROOT, DeployError
 # Options of ansible-playbook that ansible-inventory needs too, to read an
 # inventory with Vault-encrypted variables.
 _VAULT_OPTIONS = ("--vault-id", "--vault-password-file", "--vault-pass-file")
+
+
+_RECAP_LINE = re.compile(r"^(\S+)\s+:\s+((?:\w+=\d+\s*)+)$", re.MULTILINE)
 
 
 @dataclass(frozen=True)
@@ -91,3 +95,11 @@ def run_playbook(playbook: Path, inventory: Path, extra: Sequence[str] = ()) -> 
     started = time.monotonic()
     proc = subprocess.run(argv, cwd=ROOT, env=environment(), check=False)
     return PlaybookRun(proc.returncode, time.monotonic() - started)
+
+
+def recap(output: str) -> dict[str, dict[str, int]]:
+    """The PLAY RECAP of ansible-playbook's output: host -> {ok, changed, failed, ...}."""
+    counts: dict[str, dict[str, int]] = {}
+    for host, fields in _RECAP_LINE.findall(output):
+        counts[host] = {k: int(v) for k, v in (f.split("=") for f in fields.split())}
+    return counts

@@ -1,0 +1,84 @@
+"""Talking to the Consul and Nomad agents of a VM through testinfra.
+
+Every call runs `curl` against the agent's HTTP API on the VM's loopback, over
+the SSH connection testinfra keeps open (through the bastion).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Agent:
+    name: str  # also its systemd unit and its binary
+    http_port: int
+    config: str  # the folder `validate` checks
+
+    def __str__(self) -> str:
+        return self.name
+
+    def get(self, host: Any, path: str) -> Any:
+        """GET the agent's API on the VM; raises if the agent does not answer."""
+        out = host.check_output(f"curl -sf --max-time 5 http://127.0.0.1:{self.http_port}{path}")
+        return json.loads(out)
+
+    def leader(self, host: Any) -> str | None:
+        """The leader's RPC address this agent knows of, None when none (or no answer)."""
+        cmd = host.run(f"curl -sf --max-time 2 http://127.0.0.1:{self.http_port}/v1/status/leader")
+        if cmd.rc != 0:
+            return None
+        return json.loads(cmd.stdout) or None
+
+    def raft_servers(self, host: Any) -> list[dict[str, Any]]:
+        """The Raft configuration: ID, Node, Address, Leader, Voter of every server."""
+        return list(self.get(host, "/v1/operator/raft/configuration")["Servers"])
+
+    def node_name(self, server: dict[str, Any]) -> str:
+        """Inventory name of a Raft server (Nomad appends `.<region>`)."""
+        return str(server["Node"]).split(".")[0]
+
+
+CONSUL = Agent("consul", 8500, "/etc/consul.d")
+NOMAD = Agent("nomad", 4646, "/etc/nomad.d")
+AGENTS = [CONSUL, NOMAD]
+
+
+def wait_for(check: Callable[[], T | None], timeout: float, what: str, interval: float = 0.5) -> T:
+    """Call `check` until it returns something truthy; fail after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+        time.sleep(interval)
+
+
+def leader_name(vms: dict[str, Any], agent: Agent) -> str | None:
+    """The VM every reachable server agrees leads, or None."""
+    for host in vms.values():
+        try:
+            servers = agent.raft_servers(host)
+        except AssertionError:
+            continue
+        leaders = [agent.node_name(s) for s in servers if s["Leader"]]
+        if len(leaders) == 1:
+            return leaders[0]
+    return None
+
+
+def cluster_healthy(vms: dict[str, Any], agent: Agent) -> bool:
+    """Every VM's agent answers and names the same leader; every server a voter."""
+    leaders = {agent.leader(host) for host in vms.values()}
+    if len(leaders) != 1 or None in leaders:
+        return False
+    servers = agent.raft_servers(next(iter(vms.values())))
+    return sorted(agent.node_name(s) for s in servers if s["Voter"]) == sorted(vms)

@@ -1,0 +1,94 @@
+"""Each VM runs a Consul server and a Nomad server+client the way the roles set them up."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from agents import AGENTS, CONSUL, NOMAD, Agent
+
+pytestmark = pytest.mark.lab
+
+# Consul gossips and serves RPC on the private address, answers HTTP and DNS on
+# loopback only; Nomad listens everywhere and advertises the private address.
+SOCKETS = [
+    (CONSUL, "tcp://{address}:8300"),
+    (CONSUL, "tcp://{address}:8301"),
+    (CONSUL, "udp://{address}:8301"),
+    (CONSUL, "tcp://127.0.0.1:8500"),
+    (CONSUL, "udp://127.0.0.1:8600"),
+    (CONSUL, "tcp://127.0.0.1:8600"),
+    (NOMAD, "tcp://4646"),
+    (NOMAD, "tcp://4647"),
+    (NOMAD, "tcp://4648"),
+    (NOMAD, "udp://4648"),
+]
+
+# A DNS A query to 127.0.0.1:8600 with nothing but Python; prints the answer count.
+DNS_ANSWER_COUNT = """
+import socket, struct, sys
+query = struct.pack(">HHHHHH", 0x1d, 0x0100, 1, 0, 0, 0)
+query += b"".join(bytes([len(p)]) + p.encode() for p in sys.argv[1].split(".")) + b"\\0"
+query += struct.pack(">HH", 1, 1)
+sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+sock.settimeout(3)
+sock.sendto(query, ("127.0.0.1", 8600))
+reply = sock.recv(4096)
+assert reply[:2] == query[:2] and reply[3] & 0x0F == 0, "bad or failed reply"
+print(struct.unpack(">H", reply[6:8])[0])
+"""
+
+VALIDATE = {
+    CONSUL: "consul validate /etc/consul.d",
+    NOMAD: "nomad config validate /etc/nomad.d",
+}
+
+
+@pytest.fixture(scope="session")
+def private_address(vm: Any) -> str:
+    """The VM's address on the private network, as Consul advertises it."""
+    return str(CONSUL.get(vm, "/v1/agent/self")["Member"]["Addr"])
+
+
+@pytest.mark.parametrize("agent", AGENTS, ids=str)
+def test_agent_runs_and_starts_at_boot(vm: Any, agent: Agent) -> None:
+    service = vm.service(agent.name)
+    assert service.is_running
+    assert service.is_enabled
+
+
+@pytest.mark.parametrize("agent", AGENTS, ids=str)
+def test_unit_restarts_a_dead_agent_within_seconds(vm: Any, agent: Agent) -> None:
+    show = vm.check_output(f"systemctl show {agent.name} -p Restart -p RestartUSec")
+    settings = dict(line.split("=", 1) for line in show.splitlines())
+    assert settings["Restart"] == "always"
+    assert settings["RestartUSec"] in {"1s", "2s"}
+
+
+@pytest.mark.parametrize(("agent", "spec"), SOCKETS, ids=lambda v: str(v))
+def test_port_listens(vm: Any, private_address: str, agent: Agent, spec: str) -> None:
+    assert vm.socket(spec.format(address=private_address)).is_listening
+
+
+@pytest.mark.parametrize("agent", AGENTS, ids=str)
+def test_config_is_valid(vm: Any, agent: Agent) -> None:
+    vm.run_expect([0], VALIDATE[agent])
+
+
+def test_consul_gossip_is_encrypted_with_one_key(vm: Any, cluster_names: list[str]) -> None:
+    assert CONSUL.get(vm, "/v1/agent/self")["Stats"]["serf_lan"]["encrypted"] == "true"
+    lan = [ring for ring in CONSUL.get(vm, "/v1/operator/keyring") if not ring["WAN"]]
+    assert [ring["Keys"] for ring in lan] == [{key: len(cluster_names)} for key in lan[0]["Keys"]]
+
+
+def test_nomad_gossip_is_encrypted_with_one_key(vm: Any, cluster_names: list[str]) -> None:
+    assert NOMAD.get(vm, "/v1/agent/self")["stats"]["serf"]["encrypted"] == "true"
+    keys = NOMAD.get(vm, "/v1/agent/keyring/list")["Keys"]
+    assert list(keys.values()) == [len(cluster_names)]
+
+
+def test_consul_answers_dns_on_8600(vm: Any, cluster_names: list[str]) -> None:
+    # consul.service.consul has an A record per server: the kind of lookup
+    # HAProxy's resolvers make on 127.0.0.1:8600.
+    answers = vm.check_output("python3 -c %s consul.service.consul", DNS_ANSWER_COUNT)
+    assert int(answers) == len(cluster_names)
