@@ -1,13 +1,15 @@
 """Fixtures of the load lane: the target, and one short bench run shared by its tests.
 
-The target is the lab's floating IP by default; `--inventory PATH` (the option of
-tests/conftest.py) aims at real VMs, and IMGCLOUD_LOAD_URL at any URL, such as
-`imgcloud dev` on loopback.
+The target is the floating IP of the inventory under test: the lab's by default
+(brought up and deployed on demand by tests/conftest.py, like every cluster lane),
+real VMs with `--inventory PATH`. IMGCLOUD_LOAD_URL aims at any URL instead, such as
+`imgcloud dev` on loopback, and then nothing is deployed.
 """
 
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -22,8 +24,11 @@ SMOKE_LOAD = Load(users=4, spawn_rate=2.0, duration_s=30, mix="2mp=3,12mp=1")
 
 @pytest.fixture(scope="session")
 def load_target(request: pytest.FixtureRequest) -> Target:
-    inventory = request.config.getoption("inventory", default=None)
-    return resolve(inventory=str(inventory) if inventory else None)
+    """IMGCLOUD_LOAD_URL as is; else the inventory under test, deployed and healthy."""
+    if os.environ.get("IMGCLOUD_LOAD_URL"):
+        return resolve()
+    inventory: Path = request.getfixturevalue("inventory")  # from tests/conftest.py
+    return resolve(inventory=str(inventory))
 
 
 @pytest.fixture(scope="session")
