@@ -37,7 +37,10 @@ def own_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     """A broker, MinIO and services of the module's own, to stop and restart at will."""
     root: Path = tmp_path_factory.mktemp("own")
     rabbitmq, minio = start_infra(root)
-    running = start_stack(root, rabbitmq, minio, f"own{secrets.token_hex(2)}")
+    # One resize at a time, so a backlog builds up for the faults to hit.
+    running = start_stack(
+        root, rabbitmq, minio, f"own{secrets.token_hex(2)}", concurrency="1", prefetch="2"
+    )
     yield running
     running.stop()
     for part in (rabbitmq, minio):

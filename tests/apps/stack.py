@@ -69,7 +69,7 @@ def start_infra(root: Path) -> tuple[RabbitMQ, MinIO]:
         return rabbit.result(), minio.result()
 
 
-def start_stack(root: Path, rabbitmq: RabbitMQ, minio: MinIO, name: str) -> Stack:
+def start_stack(root: Path, rabbitmq: RabbitMQ, minio: MinIO, name: str, **extra: str) -> Stack:
     token = secrets.token_hex(3)
     env = service_env(
         rabbitmq.url,
@@ -79,6 +79,7 @@ def start_stack(root: Path, rabbitmq: RabbitMQ, minio: MinIO, name: str) -> Stac
         node_name=f"node-{name}",
     )
     env["IMGCLOUD_PREFETCH"] = "4"
+    env.update({f"IMGCLOUD_{key.upper()}": value for key, value in extra.items()})
     backend = Service("backend", root, env)
     worker = Service("worker", root, {**env, "IMGCLOUD_NODE_NAME": f"worker-{name}"})
     frontend = Service(

@@ -1,0 +1,125 @@
+"""Faults on a stack of the module's own: the broker or S3 away, and a broker restart.
+
+Nothing acknowledged (202) may be lost; nothing refused (503) may be left behind.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+
+import httpx
+import pytest
+import samples
+from imgcloud.bench import photo_like
+from stack import Stack, eventually, finished, metric, upload
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def api(own_stack: Stack) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=own_stack.backend.url, timeout=30) as client:
+        yield client
+
+
+def ready(stack: Stack, role: str) -> bool:
+    return httpx.get(getattr(stack, role).url + "/readyz", timeout=5).status_code == 200
+
+
+def test_upload_while_the_broker_is_down_is_503_and_leaves_nothing(
+    own_stack: Stack, api: httpx.Client
+) -> None:
+    own_stack.rabbitmq.stop()
+    try:
+        before = own_stack.upload_keys()
+        answer = upload(api, samples.ACCEPTED["jpeg"]())
+        assert answer.status_code == 503
+        assert answer.json()["reason"] == "broker"
+        assert own_stack.upload_keys() == before
+        readiness = httpx.get(own_stack.backend.url + "/readyz", timeout=5)
+        assert readiness.status_code == 503
+        assert readiness.json()["checks"]["broker"] != "ok"
+    finally:
+        own_stack.rabbitmq.start()
+    eventually(
+        lambda: ready(own_stack, "backend") and ready(own_stack, "worker"),
+        60,
+        "backend and worker reconnect to the broker",
+    )
+    answer = upload(api, samples.ACCEPTED["jpeg"]())
+    assert answer.status_code == 202
+    assert finished(api, answer.json()["id"])["status"] == "done"
+
+
+def test_upload_while_s3_is_down_is_503(own_stack: Stack, api: httpx.Client) -> None:
+    own_stack.minio.stop()
+    try:
+        answer = upload(api, samples.ACCEPTED["png"]())
+        assert answer.status_code == 503
+        assert answer.json()["reason"] == "s3"
+    finally:
+        own_stack.minio.start()
+    eventually(lambda: ready(own_stack, "backend"), 30, "backend sees S3 again")
+
+
+def test_jobs_wait_out_an_s3_outage_and_still_end_done(own_stack: Stack, api: httpx.Client) -> None:
+    own_stack.worker.stop()
+    ids = [upload(api, samples.ACCEPTED["jpeg"]()).json()["id"] for _ in range(3)]
+    own_stack.minio.stop()
+    try:
+        own_stack.worker.start(ready=False)
+        eventually(
+            lambda: metric(own_stack.worker.url, "imgcloud_jobs_total", 'outcome="retried"') >= 2,
+            60,
+            "the worker retries while S3 is away",
+        )
+    finally:
+        own_stack.minio.start()
+    assert [finished(api, image_id)["status"] for image_id in ids] == ["done"] * 3
+
+
+def test_a_broker_restart_loses_no_acknowledged_upload(own_stack: Stack, api: httpx.Client) -> None:
+    photo = photo_like(4000, 3000)
+    accepted: list[str] = []
+    refused: list[int] = []
+    stop = threading.Event()
+
+    def keep_uploading() -> None:
+        with httpx.Client(base_url=own_stack.backend.url, timeout=30) as client:
+            while not stop.is_set():
+                answer = upload(client, photo)
+                if answer.status_code == 202:
+                    accepted.append(answer.json()["id"])
+                else:
+                    assert answer.status_code == 503, answer.text
+                    refused.append(answer.status_code)
+                    time.sleep(0.2)
+
+    before = own_stack.upload_keys()
+    uploader = threading.Thread(target=keep_uploading)
+    uploader.start()
+    try:
+        eventually(lambda: len(accepted) >= 8, 60, "uploads flow before the restart")
+        eventually(
+            lambda: (
+                metric(own_stack.worker.url, "imgcloud_jobs_in_progress") >= 1
+                and metric(own_stack.backend.url, "imgcloud_queue_messages") >= 1
+            ),
+            60,
+            "resizes in progress and jobs waiting in the queue",
+        )
+        own_stack.rabbitmq.restart()
+        count = len(accepted)
+        eventually(lambda: len(accepted) >= count + 8, 90, "uploads flow after the restart")
+    finally:
+        stop.set()
+        uploader.join(60)
+    assert refused, "no upload hit the outage: the restart was not under load"
+    statuses = {image_id: finished(api, image_id, 120)["status"] for image_id in accepted}
+    print(f"{len(accepted)} accepted, {len(refused)} refused during the restart")
+    assert set(statuses.values()) == {"done"}, statuses
+    # Refused uploads left nothing: every new index entry is an accepted upload.
+    new_index = {k for k in own_stack.upload_keys() - before if k.startswith("index/")}
+    assert new_index == {f"index/{image_id}" for image_id in accepted}
