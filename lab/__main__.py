@@ -7,7 +7,8 @@ import json
 import sys
 
 from lab.engine import LabError
-from lab.topology import DEFAULT_NAME, MAX_VMS, lab_name
+from lab.lock import locked
+from lab.topology import DEFAULT_NAME, MAX_VMS, lab_name, lock_path
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -35,14 +36,16 @@ def _run(args: argparse.Namespace) -> int:
         from lab.summary import render
         from lab.up import up
 
-        _state, actions, seconds = up(name, args.vms)
+        with locked(lock_path(name), f"`up` or `down` of the lab {name!r}"):
+            _state, actions, seconds = up(name, args.vms)
         status = live_status(name)
         print(render(status, actions, f"lab {name!r} is up ({seconds:.1f} s)"))
         return 0
     if args.command == "down":
         from lab.down import down
 
-        removed = down(name)
+        with locked(lock_path(name), f"`up` or `down` of the lab {name!r}"):
+            removed = down(name)
         print(f"lab {name!r} is down" + ("" if removed else " (there was nothing to remove)"))
         return 0
     from lab.status import live_status

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lab.engine import LabError, docker, ensure_debootstrap, run
+from lab.lock import locked
 from lab.progress import step
 
 IMAGES_DIR = Path(__file__).resolve().parent / "images"
@@ -25,6 +26,7 @@ SUITE = "bookworm"
 MIRROR = "http://deb.debian.org/debian"
 BASE = f"{PREFIX}/base:{SUITE}"
 HASH_LABEL = "org.imgcloud.lab.source-hash"
+_BUILD_LOCK = Path.home() / ".cache" / "imgcloud" / "lab-images.lock"
 
 _SOURCES = f"""\
 Types: deb
@@ -159,5 +161,14 @@ def ensure_image(image: Image) -> bool:
 
 def ensure_machine_images() -> list[str]:
     """Build the base, systemd, bastion and VM images when missing or stale."""
-    ensure_base()
-    return [image.tag for image in machine_images() if ensure_image(image)]
+    with locked(_BUILD_LOCK, "image build"):
+        ensure_base()
+        return [image.tag for image in machine_images() if ensure_image(image)]
+
+
+def ensure_provider_image(minio: Path) -> str:
+    """Build the provider image (it needs MinIO's binary) when stale; return its tag."""
+    image = provider_image(minio)
+    with locked(_BUILD_LOCK, "image build"):
+        ensure_image(image)
+    return image.tag

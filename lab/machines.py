@@ -121,20 +121,22 @@ def provider(state: LabState) -> Machine:
 @dataclass(frozen=True)
 class Found:
     running: bool
+    paused: bool
     address: str
     image: str
 
 
 def inspect(container: str, network: str) -> Found | None:
     fmt = (
-        "{{.State.Running}} {{.Image}} "
+        "{{.State.Running}} {{.State.Paused}} {{.Image}} "
         f'{{{{with index .NetworkSettings.Networks "{network}"}}}}{{{{.IPAddress}}}}{{{{end}}}}'
     )
     out = docker("container", "inspect", "--format", fmt, container, check=False)
     if not out:
         return None
     words = out.split()
-    return Found(words[0] == "true", words[2] if len(words) > 2 else "", words[1])
+    address = words[3] if len(words) > 3 else ""
+    return Found(words[0] == "true", words[1] == "true", address, words[2])
 
 
 def create_and_start(machine: Machine) -> None:
@@ -160,6 +162,9 @@ def ensure_running(machine: Machine, network: str, image_id: str | None) -> str:
     if not found.running:
         docker("start", machine.node.container)
         return "started"
+    if found.paused:  # a chaos experiment left it frozen
+        docker("unpause", machine.node.container)
+        return "unpaused"
     if image_id and found.image != image_id:
         return "kept (older image: `down` then `up` to rebuild)"
     return "kept"

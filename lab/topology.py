@@ -38,6 +38,11 @@ def state_dir(name: str) -> Path:
     return (Path(root) if root else REPO_ROOT / ".lab").resolve() / name
 
 
+def lock_path(name: str) -> Path:
+    """Held during `up` and `down`; beside the state folder, which `down` removes."""
+    return state_dir(name).parent / f".{name}.lock"
+
+
 @dataclass(frozen=True)
 class Node:
     name: str  # vm1, bastion, provider

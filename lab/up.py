@@ -92,10 +92,9 @@ def up(name: str, vms: int | None) -> tuple[LabState, dict[str, str], float]:
         actions[machine.node.name] = machines.ensure_running(
             machine, topo.network, image_id(machine.image)
         )
-    provider_image = images.provider_image(_binary("minio"))
-    images.ensure_image(provider_image)
+    provider_tag = images.ensure_provider_image(_binary("minio"))
     actions["provider"] = machines.ensure_running(
-        machines.provider(state), topo.network, image_id(provider_image.tag)
+        machines.provider(state), topo.network, image_id(provider_tag)
     )
     inventory.write_all(state, _binary("consul"), _binary("nomad"))
     _wait_healthy(state)

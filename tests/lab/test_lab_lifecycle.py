@@ -4,6 +4,7 @@ bad input gets a clear error; inventory and status follow the contract."""
 from __future__ import annotations
 
 import json
+import re
 import time
 from pathlib import Path
 from typing import Any
@@ -96,6 +97,19 @@ def test_up_with_more_vms_adds_them_and_keeps_the_others(second_lab: dict[str, A
     assert shrunk.returncode == 0, shrunk.stderr
     assert f"removing {SECOND_LAB}-vm2" in shrunk.stderr
     assert f"{SECOND_LAB}-vm2-docker" not in docker("volume", "ls", "--format", "{{.Name}}")
+
+
+@pytest.mark.slow
+def test_up_starts_a_stopped_machine_and_thaws_a_frozen_one(second_lab: dict[str, Any]) -> None:
+    """What chaos experiments leave behind, `up` repairs."""
+    docker("stop", f"{SECOND_LAB}-vm1")
+    docker("pause", f"{SECOND_LAB}-provider")
+    result = lab_cli("up", "--name", SECOND_LAB)
+    assert result.returncode == 0, result.stderr
+    assert re.search(r"vm1 .* started", result.stdout), result.stdout
+    assert re.search(r"provider .* unpaused", result.stdout), result.stdout
+    status = json.loads(lab_cli("status", "--json", "--name", SECOND_LAB).stdout)
+    assert status["running"]
 
 
 @pytest.mark.slow
