@@ -1,13 +1,19 @@
 // The backend's HTTP API, same origin (/api), and the node that served each answer.
 
 const nodeListeners = new Set();
+let latestNode = "";
+
+// The node named by the most recent answer's X-Served-By header.
+export const lastNode = () => latestNode;
 
 export function onNode(listener) {
   nodeListeners.add(listener);
 }
 
 function noteNode(name) {
-  if (name) nodeListeners.forEach((listener) => listener(name));
+  if (!name) return;
+  latestNode = name;
+  nodeListeners.forEach((listener) => listener(name));
 }
 
 async function json(response) {

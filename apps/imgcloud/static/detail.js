@@ -1,6 +1,6 @@
 // The detail view: the image large, every variant with its size, and delete.
 
-import { deleteImage, getImage } from "./api.js";
+import { deleteImage, getImage, lastNode } from "./api.js";
 import { bytes, dimensions, el, toast } from "./format.js";
 
 const $ = (id) => document.getElementById(id);
@@ -43,8 +43,9 @@ export class Detail {
     preview.alt = image.filename || image.id;
     $("detail-title").textContent = image.filename || image.id;
     const made = image.processed_by ? ` · resized by ${image.processed_by}` : "";
+    const uploaded = new Date(image.created * 1000).toLocaleString();
     $("detail-meta").textContent =
-      `${image.format} · ${image.status} · uploaded ${new Date(image.created * 1000).toLocaleString()}${made}`;
+      `${image.format} · ${image.status} · uploaded ${uploaded}${made} · served by ${lastNode()}`;
     const problem = $("detail-error");
     problem.hidden = !image.error;
     problem.textContent = image.error || "";

@@ -22,7 +22,10 @@ export class Uploads {
     const preview = el("img", { alt: "" });
     const objectUrl = URL.createObjectURL(file);
     preview.src = objectUrl;
-    preview.addEventListener("error", () => preview.removeAttribute("src"));
+    preview.addEventListener("error", () => {
+      const kind = file.name.includes(".") ? file.name.split(".").pop().slice(0, 4) : "?";
+      preview.replaceWith(el("span", { class: "no-preview", text: kind }));
+    });
     const bar = el("progress", { max: 1, value: 0 });
     const state = el("span", { class: "state", text: `waiting · ${bytes(file.size)}` });
     const close = el("button", {
