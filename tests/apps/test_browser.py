@@ -9,10 +9,9 @@ from pathlib import Path
 import httpx
 import pytest
 import samples
-from playwright.sync_api import Browser, Page, expect, sync_playwright
-from stack import Stack, finished, upload
-
 from imgcloud.bench import photo_like
+from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
+from stack import Stack, finished, upload
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -28,6 +27,7 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 WAIT_MS = 30_000
+TIMES = "\N{MULTIPLICATION SIGN}"  # the page writes sizes as "160 x 120" with this sign
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +40,9 @@ def browser() -> Iterator[Browser]:
 
 @pytest.fixture
 def page(browser: Browser, stack: Stack, tmp_path: Path) -> Iterator[Page]:
-    context = browser.new_context(base_url=stack.frontend.url, viewport={"width": 1280, "height": 900})
+    context = browser.new_context(
+        base_url=stack.frontend.url, viewport={"width": 1280, "height": 900}
+    )
     page = context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda error: errors.append(str(error)))
@@ -51,7 +53,7 @@ def page(browser: Browser, stack: Stack, tmp_path: Path) -> Iterator[Page]:
     assert not errors, errors
 
 
-def card_for(page: Page, filename: str, status: str = "done"):  # noqa: ANN201 - a Locator
+def card_for(page: Page, filename: str, status: str = "done") -> Locator:
     return page.locator(f'[data-testid=card][data-status="{status}"]').filter(has_text=filename)
 
 
@@ -137,9 +139,9 @@ def test_detail_lists_every_variant_and_delete_removes_the_image(
     expect(detail).to_be_visible()
     rows = detail.locator("tbody tr")
     expect(rows).to_have_count(4)
-    expect(detail.locator('tr[data-variant="thumb"]')).to_contain_text("160 × 120")
-    expect(detail.locator('tr[data-variant="large"]')).to_contain_text("1280 × 960")
-    expect(detail.locator('tr[data-variant="original"]')).to_contain_text("1600 × 1200")
+    expect(detail.locator('tr[data-variant="thumb"]')).to_contain_text(f"160 {TIMES} 120")
+    expect(detail.locator('tr[data-variant="large"]')).to_contain_text(f"1280 {TIMES} 960")
+    expect(detail.locator('tr[data-variant="original"]')).to_contain_text(f"1600 {TIMES} 1200")
     assert detail.locator("#detail-image").evaluate("img => img.src").endswith("/large")
     expect(detail.locator("#detail-image")).to_have_js_property("complete", True)
     page.screenshot(path=str(tmp_path / "detail.png"))
