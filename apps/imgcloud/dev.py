@@ -2,8 +2,9 @@
 
 Starts what is missing (RabbitMQ unless IMGCLOUD_AMQP_URL is set, MinIO unless
 IMGCLOUD_S3_ENDPOINT is set), then the backend, the worker and the frontend, which
-forwards /api to the backend as HAProxy does in the cluster. Data lives in a temporary
-folder that goes away with it.
+forwards /api to the backend as HAProxy does in the cluster, on 127.0.0.1:8080
+(IMGCLOUD_DEV_PORT to change it). Data and logs live in a temporary folder that goes
+away with it.
 """
 
 from __future__ import annotations
@@ -18,7 +19,15 @@ from pathlib import Path
 
 from imgcloud.devstack import MinIO, RabbitMQ, Service, StartError
 
-FRONTEND_PORT = 8080
+DEFAULT_PORT = 8080
+
+
+def frontend_port() -> int:
+    """8080, or IMGCLOUD_DEV_PORT (say, when 8080 is taken)."""
+    raw = os.environ.get("IMGCLOUD_DEV_PORT", str(DEFAULT_PORT))
+    if not raw.isdigit() or not 0 < int(raw) < 65536:
+        raise StartError(f"IMGCLOUD_DEV_PORT={raw!r} is not a port number")
+    return int(raw)
 
 
 def main() -> int:
@@ -31,7 +40,7 @@ def main() -> int:
         except StartError as exc:
             print(f"imgcloud dev: {exc}", file=sys.stderr)
             return 1
-        print(f"\nimgcloud is up: http://127.0.0.1:{FRONTEND_PORT}", flush=True)
+        print(f"\nimgcloud is up: {services[2].url}", flush=True)
         print(
             f"(backend {services[0].url}, worker {services[1].url}; logs in {tmp}; "
             "Ctrl-C stops everything)",
@@ -49,13 +58,13 @@ def main() -> int:
 def _start(root: Path, parts: ExitStack) -> list[Service]:
     env = {"IMGCLOUD_NODE_NAME": os.environ.get("IMGCLOUD_NODE_NAME", "dev")}
     if not os.environ.get("IMGCLOUD_AMQP_URL"):
-        print("starting RabbitMQ on loopback…", flush=True)
         rabbit = RabbitMQ(root / "rabbitmq")
+        print(f"starting RabbitMQ on 127.0.0.1:{rabbit.port}…", flush=True)
         parts.callback(rabbit.stop)
         env["IMGCLOUD_AMQP_URL"] = rabbit.start().url
     if not os.environ.get("IMGCLOUD_S3_ENDPOINT"):
-        print("starting MinIO on loopback…", flush=True)
         minio = MinIO(root / "minio")
+        print(f"starting MinIO on 127.0.0.1:{minio.port}…", flush=True)
         parts.callback(minio.stop)
         minio.start()
         env.update(
@@ -66,7 +75,7 @@ def _start(root: Path, parts: ExitStack) -> list[Service]:
     backend = Service("backend", root, env)
     worker = Service("worker", root, env)
     frontend = Service(
-        "frontend", root, {**env, "IMGCLOUD_BACKEND_URL": backend.url}, port=FRONTEND_PORT
+        "frontend", root, {**env, "IMGCLOUD_BACKEND_URL": backend.url}, port=frontend_port()
     )
     for service in (backend, worker, frontend):
         print(f"starting the {service.role} on {service.url}…", flush=True)
