@@ -47,7 +47,7 @@ def add_load_args(sub: argparse.ArgumentParser) -> None:
     sub.add_argument("--mix", default=Load.mix, help="upload weights, e.g. 2mp=3,12mp=1")
     sub.add_argument("--repeats", type=int, default=5, help="raw speed repeats per photo")
     sub.add_argument("--vms", default="1,2,3", help="scale: worker VM counts to run")
-    sub.add_argument("--scale-duration", type=int, default=None, help="scale: seconds per step")
+    sub.add_argument("--scale-duration", type=int, default=60, help="scale: seconds per step")
 
 
 def print_bench(summary: dict) -> None:
@@ -105,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
         from loadbench import scaling  # needs the cluster's Nomad, not the dev service
 
         counts = [int(n) for n in args.vms.split(",")]
-        step = Load(args.users, args.spawn_rate, args.scale_duration or args.duration, args.mix)
+        step = Load(args.users, args.spawn_rate, args.scale_duration, args.mix)
         scaling.run(target, step, counts, args.out, args.cores, repeats=args.repeats)
     return 0
 

@@ -19,7 +19,7 @@ class Load:
 
     users: int = 10
     spawn_rate: float = 2.0
-    duration_s: int = 120
+    duration_s: int = 90
     mix: str = "2mp=3,12mp=1"
 
     def __post_init__(self) -> None:
