@@ -13,7 +13,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from stack import Stack, start_infra, start_stack
+from apps_stack import Stack, start_infra, start_stack
 
 
 @pytest.fixture(scope="session")

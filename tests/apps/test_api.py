@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+import apps_samples as samples
 import httpx
 import pytest
-import samples
-from stack import Stack, finished, upload
+from apps_stack import Stack, finished, upload
 
 VARIANTS = {"original", "thumb", "medium", "large"}
 

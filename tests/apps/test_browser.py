@@ -6,12 +6,12 @@ import base64
 from collections.abc import Iterator
 from pathlib import Path
 
+import apps_samples as samples
 import httpx
 import pytest
-import samples
+from apps_stack import Stack, finished, upload
 from imgcloud.bench import photo_like
 from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
-from stack import Stack, finished, upload
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 

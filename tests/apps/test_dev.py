@@ -12,11 +12,11 @@ import sys
 import threading
 import time
 
+import apps_samples as samples
 import httpx
 import pytest
-import samples
+from apps_stack import finished, upload
 from imgcloud.devstack import free_port
-from stack import finished, upload
 
 pytestmark = pytest.mark.slow
 STARTUP = 120.0

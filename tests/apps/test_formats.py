@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import apps_samples as samples
 import pytest
-import samples
 from imgcloud.formats import Rejected, inspect, sniff
 
 LIMITS = {"max_bytes": 25 * 1024 * 1024, "max_pixels": 50_000_000}

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import io
 
+import apps_samples as samples
 import pytest
-import samples
 from imgcloud.config import Variant, parse_variants
 from imgcloud.imaging import CorruptImage, fit, render
 from PIL import Image

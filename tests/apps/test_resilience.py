@@ -9,11 +9,11 @@ import threading
 import time
 from collections.abc import Iterator
 
+import apps_samples as samples
 import httpx
 import pytest
-import samples
+from apps_stack import Stack, eventually, finished, metric, upload
 from imgcloud.bench import photo_like
-from stack import Stack, eventually, finished, metric, upload
 
 pytestmark = pytest.mark.slow
 

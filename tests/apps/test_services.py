@@ -8,10 +8,10 @@ import subprocess
 import sys
 
 import aio_pika
+import apps_samples as samples
 import httpx
 import pytest
-import samples
-from stack import Stack, eventually, finished, metric, upload
+from apps_stack import Stack, eventually, finished, metric, upload
 
 NODES = {"backend": "node-shared", "worker": "worker-shared", "frontend": "front-shared"}
 
