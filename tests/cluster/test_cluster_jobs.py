@@ -77,9 +77,7 @@ def test_job_runs_one_instance_per_vm_with_a_guarded_rolling_update(
     update = group["Update"]
     assert job["Status"] == "running"
     assert group["Count"] == len(cluster_names)
-    assert {"Operator": "distinct_hosts", "LTarget": "", "RTarget": "true"} in [
-        {k: c[k] for k in ("Operator", "LTarget", "RTarget")} for c in group["Constraints"]
-    ]
+    assert {"LTarget": "", "Operand": "distinct_hosts", "RTarget": "true"} in group["Constraints"]
     assert (update["MaxParallel"], update["HealthCheck"], update["AutoRevert"]) == (
         1,
         "checks",

@@ -16,7 +16,7 @@ _JOB_LABEL = "com.hashicorp.nomad.job_name"
 
 def test_vm_runs_one_container_of_each_service(vm: Any) -> None:
     names = vm.check_output(
-        "docker ps --filter label=%s --format '{{index .Labels \"%s\"}}'", _JOB_LABEL, _JOB_LABEL
+        "docker ps --filter label=%s --format '{{.Label \"%s\"}}'", _JOB_LABEL, _JOB_LABEL
     ).split()
     assert Counter(names) == {"imgcloud-frontend": 1, "imgcloud-backend": 1, "imgcloud-worker": 1}
 
