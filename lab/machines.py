@@ -127,9 +127,11 @@ class Found:
 
 
 def inspect(container: str, network: str) -> Found | None:
+    # The configured static address: unlike .IPAddress it survives a stop.
+    static = "{{with .IPAMConfig}}{{.IPv4Address}}{{end}}"
     fmt = (
         "{{.State.Running}} {{.State.Paused}} {{.Image}} "
-        f'{{{{with index .NetworkSettings.Networks "{network}"}}}}{{{{.IPAddress}}}}{{{{end}}}}'
+        f'{{{{with index .NetworkSettings.Networks "{network}"}}}}{static}{{{{end}}}}'
     )
     out = docker("container", "inspect", "--format", fmt, container, check=False)
     if not out:
