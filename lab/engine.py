@@ -36,6 +36,8 @@ def run(
         )
     except FileNotFoundError as exc:
         raise LabError(f"{args[0]} is not installed") from exc
+    except subprocess.TimeoutExpired as exc:
+        raise LabError(f"`{' '.join(args[:6])}` did not finish within {timeout:.0f} s") from exc
     if check and proc.returncode != 0:
         detail = (proc.stderr or proc.stdout).strip().splitlines()[-5:]
         raise LabError(f"`{' '.join(args[:6])}` failed: " + " / ".join(detail))
@@ -72,7 +74,10 @@ def _apt_install(package: str, why: str) -> None:
 def _docker_answers() -> bool:
     if shutil.which("docker") is None:
         return False
-    return run(["docker", "info"], check=False, timeout=30).returncode == 0
+    try:
+        return run(["docker", "info"], check=False, timeout=30).returncode == 0
+    except LabError:
+        return False
 
 
 def ensure_docker(deadline_s: float = 60.0) -> None:

@@ -143,12 +143,17 @@ def inspect(container: str, network: str) -> Found | None:
 
 def create_and_start(machine: Machine) -> None:
     docker("create", *machine.run_args, machine.image)
-    subprocess.run(
+    copied = subprocess.run(
         ["docker", "cp", "-", f"{machine.node.container}:/"],
         input=machine.payload.tar(),
         capture_output=True,
-        check=True,
+        check=False,
     )
+    if copied.returncode != 0:
+        raise LabError(
+            f"copying the lab's files into {machine.node.container} failed: "
+            + copied.stderr.decode(errors="replace").strip()
+        )
     docker("start", machine.node.container)
 
 
