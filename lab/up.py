@@ -1,4 +1,4 @@
-"""`lab up`: bring a lab to the state described in lab/__init__.py, idempotently.
+"""`lab up`: bring a lab to the state docs/lab.md describes, idempotently.
 
 Each step first looks at what is there and only does what is missing, so on a
 healthy lab `up` builds nothing, creates nothing and only re-checks health.

@@ -5,8 +5,6 @@ from __future__ import annotations
 import socket
 import subprocess
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
@@ -43,16 +41,6 @@ def docker(*args: str, timeout: float = 300) -> str:
         ["docker", *args], capture_output=True, text=True, timeout=timeout, check=True
     )
     return proc.stdout.strip()
-
-
-def eventually(check: Callable[[], bool], deadline_s: float, what: str) -> None:
-    """Poll `check` until true; fail with `what` once the deadline passes."""
-    end = time.monotonic() + deadline_s
-    while time.monotonic() < end:
-        if check():
-            return
-        time.sleep(0.5)
-    raise AssertionError(f"{what} not within {deadline_s:.0f} s")
 
 
 def port_refused(address: str, port: int = 22) -> bool:

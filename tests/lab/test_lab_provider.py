@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import subprocess
 import tarfile
 import uuid
 from pathlib import Path
@@ -25,7 +26,7 @@ _AMQP_PROBE = (
 )
 
 
-def _probe(lab: dict[str, Any], service: str, host: str) -> str:
+def _probe(service: str, host: str) -> str:
     port = {"s3": 9000, "registry": 5000}.get(service)
     if service == "rabbitmq":
         return f'python3 -c "{_AMQP_PROBE.format(host=host)}"'
@@ -39,7 +40,7 @@ def test_vm_reaches_provider_service(
     lab: dict[str, Any], ssh_config: Path, vm: str, service: str, by: str
 ) -> None:
     host = lab["provider"]["address"] if by == "address" else "provider"
-    result = ssh(ssh_config, vm, _probe(lab, service, host))
+    result = ssh(ssh_config, vm, _probe(service, host))
     assert result.stdout.strip() in ("RabbitMQ", "200"), result.stdout + result.stderr
 
 
@@ -106,8 +107,6 @@ def _tiny_image() -> bytes:
 def test_controller_pushes_and_vms_see_the_image(lab: dict[str, Any], ssh_config: Path) -> None:
     tag = f"lab-selftest/tiny:{uuid.uuid4().hex[:8]}"
     push_ref = f"{lab['provider']['registry_push']}/{tag}"
-    import subprocess
-
     subprocess.run(
         ["docker", "import", "-", push_ref], input=_tiny_image(), check=True, capture_output=True
     )
