@@ -123,8 +123,9 @@ class LabBackend:
 
 @dataclass
 class SshBackend:
-    """Real VMs over SSH: a killed VM is black-holed (all but SSH from the bastion
-    dropped) and its keepalived stopped, which is what its peers would see."""
+    """Real VMs over SSH: a killed VM is black-holed (all but SSH dropped) and then its
+    keepalived stopped, so it drops the floating IP without a goodbye advert (which the
+    black hole swallows) and the peers see what a dead VM looks like."""
 
     target: Target
     executor: Executor
@@ -135,7 +136,7 @@ class SshBackend:
     def kill(self, vm: VM) -> None:
         rules = ["-p tcp --dport 22 -j RETURN", "-p tcp --sport 22 -j RETURN", "-j DROP"]
         _check(
-            self._sh(vm, _chain_script(rules) + " && systemctl kill -s KILL keepalived"),
+            self._sh(vm, _chain_script(rules) + " && systemctl stop keepalived"),
             f"black-holing {vm.name}",
         )
 

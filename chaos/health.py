@@ -115,12 +115,13 @@ def evaluate(docs: dict[str, Probe | None], target: Target) -> list[str]:
         return problems
     problems += _raft_problems("Consul", answered, target)
     problems += _raft_problems("Nomad", answered, target)
-    problems += _nomad_problems(next(iter(answered.values())), target)
+    first_name, first = next(iter(answered.items()))
+    problems += _nomad_problems(first, target)
+    critical = first.get("consul_critical")  # the catalog is cluster-wide: one view is enough
+    if isinstance(critical, list) and critical:
+        checks = sorted({f"{c.get('Node')}/{c.get('Name')}" for c in critical})
+        problems.append(f"Consul (asked {first_name}): critical checks {checks[:4]}")
     for name, doc in answered.items():
-        critical = doc.get("consul_critical")
-        if isinstance(critical, list) and critical:
-            checks = sorted({f"{c.get('Node')}/{c.get('Name')}" for c in critical})
-            problems.append(f"Consul on {name}: critical checks {checks[:4]}")
         problems += _haproxy_problems(name, doc, target)
     holders = [name for name, doc in answered.items() if doc.get("vip")]
     if len(holders) != 1:

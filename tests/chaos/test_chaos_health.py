@@ -104,7 +104,7 @@ def _vip_twice(docs):
 
 
 def _critical(docs):
-    docs["vm2"]["consul_critical"] = [{"Node": "vm2", "Name": "backend readyz"}]
+    docs["vm1"]["consul_critical"] = [{"Node": "vm2", "Name": "backend readyz"}]
 
 
 def _nothing_deployed(docs):
@@ -120,7 +120,7 @@ def _nothing_deployed(docs):
         (_alloc_missing, "Nomad job worker: nothing running on vm2"),
         (_backend_down, "HAProxy on vm1: backend imgcloud_backend has 2 servers UP, want 3"),
         (_vip_twice, "floating IP held by ['vm1', 'vm2'], want exactly one"),
-        (_critical, "Consul on vm2: critical checks ['vm2/backend readyz']"),
+        (_critical, "Consul (asked vm1): critical checks ['vm2/backend readyz']"),
         (_nothing_deployed, "Nomad: no running job (is the service deployed?)"),
     ],
 )
