@@ -30,8 +30,13 @@ class Agent:
         return json.loads(out)
 
     def leader(self, host: Any) -> str | None:
-        """The leader's RPC address this agent knows of, None when none (or no answer)."""
-        cmd = host.run(f"curl -sf --max-time 2 http://127.0.0.1:{self.http_port}/v1/status/leader")
+        """The leader's RPC address this agent knows of, None when none (or no answer).
+
+        `stale` makes a Nomad follower answer from its own Raft state instead of
+        forwarding the question to the leader it knew (which may be gone).
+        """
+        url = f"http://127.0.0.1:{self.http_port}/v1/status/leader?stale"
+        cmd = host.run(f"curl -sf --max-time 2 '{url}'")
         if cmd.rc != 0:
             return None
         return json.loads(cmd.stdout) or None
@@ -40,9 +45,9 @@ class Agent:
         """The Raft configuration: ID, Node, Address, Leader, Voter of every server."""
         return list(self.get(host, "/v1/operator/raft/configuration")["Servers"])
 
-    def node_name(self, server: dict[str, Any]) -> str:
-        """Inventory name of a Raft server (Nomad appends `.<region>`)."""
-        return str(server["Node"]).split(".")[0]
+    def node_name(self, member: dict[str, Any]) -> str:
+        """Inventory name of a Raft server or gossip member (Nomad appends `.<region>`)."""
+        return str(member.get("Node") or member["Name"]).split(".")[0]
 
 
 CONSUL = Agent("consul", 8500, "/etc/consul.d")
@@ -80,5 +85,8 @@ def cluster_healthy(vms: dict[str, Any], agent: Agent) -> bool:
     leaders = {agent.leader(host) for host in vms.values()}
     if len(leaders) != 1 or None in leaders:
         return False
-    servers = agent.raft_servers(next(iter(vms.values())))
+    try:
+        servers = agent.raft_servers(next(iter(vms.values())))
+    except AssertionError:  # the agent went away between the two questions
+        return False
     return sorted(agent.node_name(s) for s in servers if s["Voter"]) == sorted(vms)

@@ -15,12 +15,12 @@ pytestmark = [pytest.mark.lab, pytest.mark.slow]
 
 
 def test_second_run_of_the_cluster_playbook_changes_nothing(
-    inventory: Path, cluster_names: list[str]
+    cluster_inventory: Path, cluster_names: list[str]
 ) -> None:
     # The fixture deployed already (or found the cluster deployed): this is a re-run.
     started = time.monotonic()
     proc = subprocess.run(
-        [tool("ansible-playbook"), "-i", str(inventory), str(CLUSTER_PLAYBOOK)],
+        [tool("ansible-playbook"), "-i", str(cluster_inventory), str(CLUSTER_PLAYBOOK)],
         cwd=ROOT,
         env=environment(),
         capture_output=True,

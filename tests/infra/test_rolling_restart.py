@@ -40,7 +40,7 @@ def _started_at(vms: dict[str, Any]) -> dict[tuple[str, str], str]:
 
 
 def test_rolling_restart_restarts_every_agent_and_keeps_a_leader(
-    inventory: Path, vms: dict[str, Any]
+    cluster_inventory: Path, vms: dict[str, Any]
 ) -> None:
     for agent in AGENTS:
         wait_for(lambda a=agent: cluster_healthy(vms, a), 60, f"a healthy {agent} cluster")
@@ -49,7 +49,7 @@ def test_rolling_restart_restarts_every_agent_and_keeps_a_leader(
         watches = [stack.enter_context(LeaderWatch(vms, agent)) for agent in AGENTS]
         started = time.monotonic()
         proc = subprocess.run(
-            [tool("ansible-playbook"), "-i", str(inventory), str(ROLLING_RESTART_PLAYBOOK)],
+            [tool("ansible-playbook"), "-i", str(cluster_inventory), str(ROLLING_RESTART_PLAYBOOK)],
             cwd=ROOT,
             env=environment(),
             capture_output=True,
