@@ -31,7 +31,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    logging.getLogger("botocore").setLevel(logging.WARNING)
+    for noisy in ("botocore", "httpx"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     if args.command == "dev":
         from imgcloud import dev
 

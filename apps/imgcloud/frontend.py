@@ -13,6 +13,7 @@ from pathlib import Path
 import httpx
 from quart import Quart, Response, jsonify, request, send_from_directory
 
+from imgcloud.backend import MULTIPART_OVERHEAD
 from imgcloud.config import Settings
 from imgcloud.web import create_service_app
 
@@ -54,6 +55,9 @@ def create_app(settings: Settings) -> Quart:
 
     checks = {"backend": backend_check} if backend else {}
     app = create_service_app("frontend", settings, checks, static_folder=STATIC)
+    # Quart's default 16 MB cap would refuse uploads the backend accepts; the backend
+    # decides, this only bounds what the proxy reads.
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_upload_bytes + MULTIPART_OVERHEAD
 
     @app.before_serving
     async def start() -> None:
