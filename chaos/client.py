@@ -217,37 +217,43 @@ class SteadyClient:
         end = time.monotonic() + deadline_s
         with self._lock:
             todo = list(self.acked)
-        while todo:
-            last = time.monotonic() >= end
-            waiting = []
-            for image in todo:
-                start = time.time()
-                op, state = self.check_status(image, "verify")
-                if state == "done":
-                    reads = [
-                        self.read_variant(image, v, "verify")
-                        for v in ("original", *self.config.variants)
-                    ]
-                    bad = [r for r in reads if not r.ok]
-                    self._record(
-                        Op(
-                            "verify",
-                            start,
-                            time.time(),
-                            not bad,
-                            status=200,
-                            image=image,
-                            node=op.node,
-                            detail="done",
-                            error=f"{bad[0].detail}: {bad[0].error}" if bad else None,
-                        )
-                    )
-                elif state == "failed" or last:
-                    op.ok = False
-                    op.error = op.error or f"ends {state or 'unknown'}"
-                    self._record(op)
-                else:
-                    waiting.append(image)
-            todo = waiting
-            if todo:
-                time.sleep(1)
+        with ThreadPoolExecutor(max_workers=8, thread_name_prefix="chaos-verify") as pool:
+            while todo:
+                last = time.monotonic() >= end
+                settled = list(pool.map(self._verify_one, todo, [last] * len(todo)))
+                todo = [image for image, done in zip(todo, settled, strict=True) if not done]
+                if todo:
+                    time.sleep(1)
+
+    def _verify_one(self, image: str, last: bool) -> bool:
+        """Check one upload; True once its verdict is recorded."""
+        start = time.time()
+        op, state = self.check_status(image, "verify")
+        if state == "done":
+            reads = [
+                self.read_variant(image, v, "verify") for v in ("original", *self.config.variants)
+            ]
+            bad = [r for r in reads if not r.ok]
+            if bad and not last:
+                return False  # a read failed: try again until the deadline
+            error = f"{bad[0].detail}: {bad[0].error}" if bad else None
+            self._record(
+                Op(
+                    "verify",
+                    start,
+                    time.time(),
+                    not bad,
+                    status=200,
+                    image=image,
+                    node=op.node,
+                    detail="done",
+                    error=error,
+                )
+            )
+            return True
+        if state == "failed" or last:
+            op.ok = False
+            op.error = op.error or f"ends {state or 'unknown'}"
+            self._record(op)
+            return True
+        return False

@@ -313,5 +313,7 @@ def restore_everything(target: Target, executor: Executor, backend: Backend) -> 
         units = " ".join(u for units in AGENTS.values() for u in units)
         on_all(
             target,
-            lambda vm: sh(executor, vm, _unchain_script() + f"; systemctl start {units}; true"),
+            lambda vm: sh(
+                executor, vm, _unchain_script() + f"; systemctl start --no-block {units}; true"
+            ),
         )

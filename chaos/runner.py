@@ -213,7 +213,9 @@ def subtitle(figures: dict[str, Any]) -> str:
 
     return (
         f"failed {figures.get('failed')}/{figures.get('ops')} ops · longest error window "
-        f"{secs('error_window_s')} · new Consul leader {secs('consul_election_s')} · VIP moved "
-        f"{secs('vip_move_s')} · whole again {secs('heal_s')} after rollback · lost "
-        f"{len(figures.get('lost', []))}/{figures.get('acked')} acknowledged uploads"
+        f"{secs('error_window_s')} · max latency {secs('max_latency_s')} · lost "
+        f"{len(figures.get('lost', []))}/{figures.get('acked')} acknowledged uploads\n"
+        f"new Consul leader {secs('consul_election_s')} · new Nomad leader "
+        f"{secs('nomad_election_s')} · VIP moved {secs('vip_move_s')} · whole again "
+        f"{secs('heal_s')} after the rollback"
     )

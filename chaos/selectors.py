@@ -25,9 +25,11 @@ def _leader(samples: list[Sample], at: float) -> str | None:
 
 
 def _not_vip_holder(target: Target, samples: list[Sample], at: float) -> list[str]:
-    holder, leader = _holder(samples, at), _leader(samples, at)
+    """A VM that holds no floating IP and, when one exists, leads neither Consul nor Nomad."""
+    holder = _holder(samples, at)
+    leaders = {timeline.majority(samples, at, f) for f in ("consul_leader", "nomad_leader")}
     others = [n for n in target.names() if n != holder]
-    calm = [n for n in others if n != leader]
+    calm = [n for n in others if n not in leaders]
     return [(calm or others)[0]]
 
 
