@@ -17,6 +17,7 @@ import threading
 from contextlib import ExitStack
 from pathlib import Path
 
+from imgcloud import devstack
 from imgcloud.devstack import MinIO, RabbitMQ, Service, StartError
 
 DEFAULT_PORT = 8080
@@ -31,6 +32,7 @@ def frontend_port() -> int:
 
 
 def main() -> int:
+    devstack.DIE_WITH_PARENT = True  # all spawned from this thread, which lives longest
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())

@@ -9,6 +9,8 @@ broker and S3 server software the cluster uses.
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import ctypes.util
 import os
 import secrets
 import shutil
@@ -24,6 +26,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 DEBIAN_RABBITMQ = Path("/usr/lib/rabbitmq/bin/rabbitmq-server")
+# `imgcloud dev` sets this: its children get SIGTERM if it is killed outright. Off by
+# default because the kernel ties it to the spawning *thread*, and tests spawn from
+# thread pools whose threads end long before the processes should.
+DIE_WITH_PARENT = False
+_PR_SET_PDEATHSIG = 1
 
 
 class StartError(RuntimeError):
@@ -65,17 +72,18 @@ class Process:
     def running(self) -> bool:
         return self.process is not None and self.process.poll() is None
 
-    def spawn(self, argv: list[str], env: Mapping[str, str], cwd: Path | None = None) -> None:
+    def spawn(self, argv: list[str], env: Mapping[str, str]) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
         with open(self.log, "ab") as out:
             self.process = subprocess.Popen(
                 argv,
                 env=dict(env),
-                cwd=cwd or self.root,
+                cwd=self.root,
                 stdin=subprocess.DEVNULL,
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
+                preexec_fn=_die_with_parent if DIE_WITH_PARENT else None,
             )
 
     def stop(self, timeout: float = 30.0) -> None:
@@ -270,6 +278,11 @@ def http_ok(url: str, timeout: float = 1.0) -> bool:
             return answer.status == 200
     except (urllib.error.URLError, OSError):
         return False
+
+
+def _die_with_parent() -> None:
+    libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def _rabbitmq_server() -> Path:
