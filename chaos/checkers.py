@@ -130,6 +130,10 @@ def figures(history: History, vms: list[str]) -> dict[str, Any]:
             if survivors and rollback_t > fault_t
             else None
         )
+    for system in ("consul", "nomad"):
+        out[f"{system}_leader_changes"] = timeline.leader_changes(
+            history.samples, f"{system}_leader", start, end_t
+        )
     out["last_failure_after_rollback_s"] = max(
         (op.start - restored_t for op in failed if op.start > restored_t), default=0.0
     )

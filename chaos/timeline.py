@@ -86,8 +86,10 @@ def time_to_leader(
     survivors: set[str],
     old_leader: str | None,
 ) -> float | None:
-    """Seconds from `since` until a surviving VM names a surviving leader other than a
-    leader that was hit. 0 when the old leader survived and was never lost."""
+    """Seconds from `since` until a surviving VM names a surviving leader, when the fault
+    hit the old leader; None when the old leader was not hit (no election needed)."""
+    if old_leader in survivors:
+        return None
     for sample in sorted(samples, key=lambda s: s.t):
         if sample.t < since or sample.node not in survivors:
             continue
@@ -124,3 +126,10 @@ def changes(values: list[tuple[float, str | None]]) -> list[tuple[float, str | N
         if not out or out[-1][1] != value:
             out.append((t, value))
     return out
+
+
+def leader_changes(samples: list[Sample], field: str, t0: float, t1: float) -> int:
+    """How many times the leader the VMs agree on changed to another VM in [t0, t1]."""
+    agreed = [getattr(v, field.split("_")[0]) for v in views(samples, t0, t1)]
+    named = [value for value in agreed if value not in (None, "", "split")]
+    return sum(1 for a, b in pairwise(named) if a != b)

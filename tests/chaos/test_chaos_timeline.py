@@ -38,11 +38,18 @@ def test_majority_and_vip_holder_before_a_moment():
     assert timeline.vip_holder(history.samples, T0 + 12.5) == "vm2"
 
 
-def test_time_to_leader_is_zero_when_the_leader_was_not_hit():
+def test_no_election_is_timed_when_the_leader_was_not_hit():
     history = vip_failover_history()
-    assert timeline.time_to_leader(
-        history.samples, "consul_leader", T0 + 2, {"vm1", "vm3"}, "vm1"
-    ) == pytest.approx(0.0)
+    assert (
+        timeline.time_to_leader(history.samples, "consul_leader", T0 + 2, {"vm1", "vm3"}, "vm1")
+        is None
+    )
+
+
+def test_leader_changes_count_moves_between_vms_not_gaps():
+    history = vip_failover_history()
+    assert timeline.leader_changes(history.samples, "consul_leader", T0, T0 + 35) == 1
+    assert timeline.leader_changes(history.samples, "nomad_leader", T0, T0 + 5) == 0
 
 
 def test_changes_keeps_only_the_points_where_the_value_changes():
