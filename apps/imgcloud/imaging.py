@@ -12,7 +12,7 @@ import io
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from PIL import Image, ImageCms, ImageOps
+from PIL import Image, ImageCms
 
 from imgcloud.config import Variant
 from imgcloud.formats import CONTENT_TYPES, OPEN_FORMATS, Rejected, check_pixels
@@ -24,6 +24,15 @@ WEBP_QUALITY = 85
 REDUCING_GAP = 3.0
 RESAMPLE = Image.Resampling.BICUBIC
 _ROTATED = {5, 6, 7, 8}  # EXIF orientations that swap width and height
+_TRANSPOSE = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
 _EXIF_ORIENTATION = 0x0112
 
 
@@ -115,8 +124,9 @@ def _decode(
     if image.mode == "CMYK":
         image, icc = _cmyk_to_rgb(image, icc), None
     image = _normalise_mode(image)
-    if orientation != 1:
-        image = ImageOps.exif_transpose(image)
+    if orientation in _TRANSPOSE:
+        # By the value read before decoding: conversions above may drop the EXIF block.
+        image = image.transpose(_TRANSPOSE[orientation])
     # Draft scaling leaves the decoded image smaller than ``upright``; the cascade
     # targets sizes computed from the upright full size, so they stay exact.
     return image, upright, source_format, icc

@@ -77,6 +77,15 @@ def test_exif_orientation_is_applied(orientation: int, upright: tuple[int, int])
     assert sum(thumb.convert("RGB").getpixel(corner)) < 120
 
 
+def test_a_rotated_cmyk_jpeg_is_upright_rgb() -> None:
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    cmyk = Image.new("CMYK", (400, 200), (0, 0, 0, 0))
+    data = samples.encode(cmyk, "JPEG", exif=exif.tobytes())
+    thumb = rendered(data, (Variant("thumb", 160),))["thumb"]
+    assert (thumb.mode, thumb.size) == ("RGB", (80, 160))
+
+
 def test_cmyk_jpeg_becomes_rgb_with_the_right_colours() -> None:
     cmyk = Image.new("CMYK", (300, 200), (0, 255, 255, 0))  # pure red in CMYK
     images = rendered(samples.encode(cmyk, "JPEG", quality=95))
