@@ -22,6 +22,8 @@ COLUMNS = (
     ("vip_move_s", "VIP moved", "{:.2f} s"),
     ("resize_recovery_s", "resized again", "{:.2f} s"),
     ("heal_s", "whole again", "{:.1f} s"),
+    ("consul_leader_changes", "Consul leader changes", "{}"),
+    ("nomad_leader_changes", "Nomad leader changes", "{}"),
 )
 
 _STYLE = """
