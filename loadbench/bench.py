@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from loadbench import images, locust_run, plots, raw, results
+from loadbench.context import RunContext
 from loadbench.target import Target
 
 TARGET_RATIO = 0.6
@@ -90,13 +91,15 @@ def run_load(target: Target, load: locust_run.Load, out: Path, name: str) -> dic
     """Locust against the target, its figures, and the timeline plot; the summary part."""
     wait_healthy(target.url)
     images.pool(mix_weights(load.mix))  # generate before the clock starts, not during
+    context = RunContext(target)
     files = locust_run.run(target.url, load, out, name)
+    machine = context.finish()
     warmup = warmup_for(load.duration_s)
     figs = results.figures(files.stats, files.history, warmup)
     points = results.timeline(results.read_rows(files.history))
     title = f"{target.url}  {load.users} users, {load.duration_s} s, mix {load.mix}"
     png = plots.timeline(points, warmup, title, out / f"{name}_timeline.png")
-    summary = figs.as_json()
+    summary = figs.as_json() | {"machine_during_run": machine}
     summary["files"] = {key: str(path) for key, path in files.all().items()} | {
         "timeline_png": str(png)
     }

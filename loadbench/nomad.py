@@ -60,9 +60,10 @@ class Nomad:
                     text = answer.read().decode()
                     return json.loads(text) if text else None
             except urllib.error.HTTPError as error:
-                raise NomadError(
-                    f"{method} {path}: HTTP {error.code}: {error.read()[:300]!r}"
-                ) from error
+                detail = f"{base}: HTTP {error.code}: {error.read()[:300]!r}"
+                if error.code < 500:
+                    raise NomadError(f"{method} {path}: {detail}") from error
+                errors.append(detail)  # e.g. no leader right now: another server may know
             except OSError as error:
                 errors.append(f"{base}: {error}")
         raise NomadError(f"{method} {path}: no Nomad answered: {'; '.join(errors)}")
@@ -79,6 +80,22 @@ class Nomad:
     def scale(self, job_id: str, group: str, count: int, message: str) -> None:
         body = {"Count": count, "Target": {"Group": group}, "Message": message}
         self.call("POST", f"/v1/job/{job_id}/scale", body)
+
+    def ensure_count(
+        self, job_id: str, group: str, count: int, message: str, timeout_s: float = 120.0
+    ) -> None:
+        """Scale the group to `count` unless it is already, retrying while Nomad has no leader."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            try:
+                if self.group_count(job_id, group) != count:
+                    self.scale(job_id, group, count, message)
+                return
+            except NomadError as error:
+                if time.monotonic() > deadline:
+                    raise
+                print(f"  nomad: {error}; retrying")
+                time.sleep(2)
 
     def placement(self, job_id: str, group: str) -> Placement:
         allocations = self.call("GET", f"/v1/job/{job_id}/allocations")
@@ -105,8 +122,14 @@ class Nomad:
         deadline = time.monotonic() + timeout_s
         seen = Placement(0, (), 0)
         while time.monotonic() < deadline:
-            seen = self.placement(job_id, group)
-            status = self.deployment_status(job_id)
+            try:
+                seen = self.placement(job_id, group)
+                status = self.deployment_status(job_id)
+            except NomadError as error:
+                # A leader election or a VM restarting: ask again until the deadline.
+                print(f"  nomad: {error}; retrying")
+                time.sleep(2)
+                continue
             if status in ("failed", "cancelled"):
                 raise NomadError(f"{job_id}: deployment {status} while scaling to {count}")
             settled = status in (None, "successful")

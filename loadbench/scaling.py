@@ -46,15 +46,13 @@ def workers_restored(nomad: Nomad, original: int) -> Iterator[None]:
         yield
     finally:
         print(f"restoring {WORKER_JOB} to {original} workers")
-        if nomad.group_count(WORKER_JOB, WORKER_GROUP) != original:
-            nomad.scale(WORKER_JOB, WORKER_GROUP, original, "loadbench: restore after scaling")
+        nomad.ensure_count(WORKER_JOB, WORKER_GROUP, original, "loadbench: restore after scaling")
         placement = nomad.wait_running(WORKER_JOB, WORKER_GROUP, original, SETTLE_TIMEOUT_S)
         print(f"workers healthy again on {', '.join(placement.nodes)}")
 
 
 def set_workers(nomad: Nomad, count: int) -> tuple[str, ...]:
-    if nomad.group_count(WORKER_JOB, WORKER_GROUP) != count:
-        nomad.scale(WORKER_JOB, WORKER_GROUP, count, f"loadbench: scaling step, {count} VMs")
+    nomad.ensure_count(WORKER_JOB, WORKER_GROUP, count, f"loadbench: scaling step, {count} VMs")
     return nomad.wait_running(WORKER_JOB, WORKER_GROUP, count, SETTLE_TIMEOUT_S).nodes
 
 
@@ -65,13 +63,16 @@ def step(
     nodes = set_workers(nomad, count)
     print(f"{count} worker VM(s) on {', '.join(nodes)}: running {load.duration_s} s of load")
     summary = bench.run_load(target, load, out, f"scale-{count}vm")
-    after = nomad.placement(WORKER_JOB, WORKER_GROUP)
+    try:
+        after: list[str] | str = list(nomad.placement(WORKER_JOB, WORKER_GROUP).nodes)
+    except NomadError as error:
+        after = f"unknown: {error}"
     throughput = summary["resize_throughput"]["images_per_s"]  # type: ignore[index]
     print(f"  {throughput} images/s")
     return {
         "worker_vms": count,
         "worker_nodes": list(nodes),
-        "worker_nodes_after": list(after.nodes),
+        "worker_nodes_after": after,
         "cores": cores.count,
         "cores_basis": cores.basis,
     } | summary
