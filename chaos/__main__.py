@@ -9,7 +9,7 @@ from pathlib import Path
 from chaos import health, report
 from chaos.experiments import CATALOGUE, by_name
 from chaos.remote import executor_for
-from chaos.runner import run_experiment
+from chaos.runner import rejudge, run_experiment
 from chaos.target import REPO_ROOT, Target, TargetError, from_inventory, lab_target
 
 DEFAULT_OUT = REPO_ROOT / "reports" / "chaos"
@@ -34,11 +34,16 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("list", help="the experiment catalogue")
     sub.add_parser("health", help="is the cluster whole? (exit 1 with the reasons if not)")
     sub.add_parser("report", help="rebuild index.html from results.json")
+    sub.add_parser("rejudge", help="recompute figures, verdicts and plots from the journals")
     args = parser.parse_args(argv)
     out = Path(args.out)
     if args.command == "list":
         for experiment in CATALOGUE:
             print(f"{experiment.name:18} {experiment.title}")
+        return 0
+    if args.command == "rejudge":
+        results = [rejudge(r, by_name(r["name"])).to_json() for r in report.load_results(out)]
+        print(report.write_report(results, out))
         return 0
     if args.command == "report":
         print(report.write_report(report.load_results(out), out))

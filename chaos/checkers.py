@@ -84,6 +84,7 @@ def figures(history: History, vms: list[str]) -> dict[str, Any]:
     start = history.time_of("start") or (history.ops[0].start if history.ops else 0.0)
     fault_t = fault.t if fault else start
     hit = set(fault.detail.get("vms", [])) if fault else set()
+    hit_t = history.time_of("injected") or fault_t  # the fault is in place (VM dead...)
     rollback_t = history.time_of("rollback") or fault_t
     restored_t = history.time_of("restored") or rollback_t  # the rollback has completed
     healthy_t = history.time_of("healthy")
@@ -115,19 +116,19 @@ def figures(history: History, vms: list[str]) -> dict[str, Any]:
         "duration_s": end_t - start,
         "acked": sum(1 for op in ops if op.kind == "upload" and op.ok),
         "lost": lost_uploads(history),
-        "resize_recovery_s": resize_recovery(history, fault_t),
+        "resize_recovery_s": resize_recovery(history, hit_t),
         "leader_before": leaders["consul_leader"],
         "vip_before": old_vip,
-        "vip_move_s": timeline.vip_move_time(history.samples, fault_t, old_vip),
+        "vip_move_s": timeline.vip_move_time(history.samples, hit_t, old_vip),
     }
     for system in ("consul", "nomad"):
         field = f"{system}_leader"
         out[f"{system}_election_s"] = timeline.time_to_leader(
-            history.samples, field, fault_t, survivors, leaders[field]
+            history.samples, field, hit_t, survivors, leaders[field]
         )
         out[f"{system}_leaderless_s"] = (
-            timeline.longest_leaderless(history.samples, field, fault_t, rollback_t, survivors)
-            if survivors and rollback_t > fault_t
+            timeline.longest_leaderless(history.samples, field, hit_t, rollback_t, survivors)
+            if survivors and rollback_t > hit_t
             else None
         )
     for system in ("consul", "nomad"):

@@ -19,7 +19,7 @@ from chaos import checkers, health
 from chaos.client import ClientConfig, SteadyClient
 from chaos.experiments import Experiment
 from chaos.faults import FAULTS, Context, backend_for, restore_everything
-from chaos.journal import History, Journal
+from chaos.journal import History, Journal, read_history
 from chaos.observer import Observer
 from chaos.plot import plot_experiment
 from chaos.remote import Executor, executor_for
@@ -201,6 +201,30 @@ def _judge(
     for verdict in verdicts:
         mark = "ok  " if verdict.ok else ("FAIL" if verdict.asserted else "miss")
         _say(log, f"  {mark} {verdict.check}: {verdict.got} (want {verdict.want})")
+    return result
+
+
+def rejudge(previous: dict[str, Any], experiment: Experiment) -> Result:
+    """Judge and plot a recorded run again from its journal (after a checker changed)."""
+    journal_path = Path(previous["journal"])
+    history = read_history(journal_path)
+    vms = sorted({s.node for s in history.samples})
+    figures = checkers.figures(history, vms)
+    heal = list(previous.get("heal_problems", []))
+    verdicts = checkers.verdicts(experiment.expect, figures, heal)
+    result = Result(
+        experiment.name,
+        experiment.title,
+        previous["fault"],
+        figures,
+        verdicts,
+        heal,
+        str(journal_path),
+        error=previous.get("error"),
+        started=previous.get("started", 0.0),
+    )
+    png = journal_path.parent.parent / f"{experiment.name}.png"
+    result.plot = str(plot_experiment(history, vms, experiment.title, subtitle(figures), png))
     return result
 
 

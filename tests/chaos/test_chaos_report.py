@@ -8,10 +8,10 @@ import pytest
 from chaos_fakes import VMS, vip_failover_history
 
 from chaos import checkers, report
-from chaos.experiments import Expect
+from chaos.experiments import Expect, by_name
 from chaos.journal import Journal, read_history
 from chaos.plot import plot_experiment
-from chaos.runner import subtitle
+from chaos.runner import rejudge, subtitle
 
 
 def test_a_journal_reads_back_as_written(tmp_path):
@@ -67,3 +67,21 @@ def test_the_report_has_the_summary_every_section_and_the_results(tmp_path):
     assert "RuntimeError: boom" in page
     assert "0.45 s" in page  # the longest error window, in the summary
     assert json.loads((tmp_path / "results.json").read_text())[1]["title"] == "again"
+
+
+def test_a_recorded_run_is_judged_again_from_its_journal(tmp_path):
+    journal = Journal()
+    history = vip_failover_history()
+    for op in history.ops:
+        journal.op(op)
+    for sample in history.samples:
+        journal.sample(sample)
+    for event in history.events:
+        journal.event(event.t, event.name, **event.detail)
+    path = tmp_path / "journals" / "kill-vip-holder.jsonl"
+    journal.write(path)
+    previous = {"fault": "kill vm1", "journal": str(path), "heal_problems": []}
+    result = rejudge(previous, by_name("kill-vip-holder"))
+    assert result.passed
+    assert result.figures["error_window_s"] == pytest.approx(0.45)
+    assert (tmp_path / "kill-vip-holder.png").is_file()
