@@ -65,7 +65,7 @@ def broker_down_is_503_and_not_ready(stack: Stack, api: httpx.Client) -> None:
 
 
 def test_a_broker_restart_loses_no_acknowledged_upload(own_stack: Stack, api: httpx.Client) -> None:
-    photo = photo_like(4000, 3000)
+    photo = photo_like(2400, 1600)
     accepted: list[str] = []
     refused: list[int] = []
     stop = threading.Event()
@@ -85,7 +85,7 @@ def test_a_broker_restart_loses_no_acknowledged_upload(own_stack: Stack, api: ht
     uploader = threading.Thread(target=keep_uploading)
     uploader.start()
     try:
-        eventually(lambda: len(accepted) >= 8, 60, "uploads flow before the restart")
+        eventually(lambda: len(accepted) >= 6, 60, "uploads flow before the restart")
         eventually(
             lambda: (
                 metric(own_stack.worker.url, "imgcloud_jobs_in_progress") >= 1
@@ -98,7 +98,7 @@ def test_a_broker_restart_loses_no_acknowledged_upload(own_stack: Stack, api: ht
         broker_down_is_503_and_not_ready(own_stack, api)
         own_stack.rabbitmq.start()
         count = len(accepted)
-        eventually(lambda: len(accepted) >= count + 8, 90, "uploads flow after the restart")
+        eventually(lambda: len(accepted) >= count + 6, 90, "uploads flow after the restart")
     finally:
         stop.set()
         uploader.join(60)
