@@ -26,6 +26,7 @@ from aio_pika.abc import (
 log = logging.getLogger(__name__)
 PUBLISH_TIMEOUT = 5.0
 CONNECT_TIMEOUT = 5.0
+HEARTBEAT = 10
 
 
 class BrokerUnavailable(Exception):
@@ -52,11 +53,16 @@ class Broker:
 
     async def connect(self) -> None:
         """Connect once; raise if the broker cannot be reached."""
+        options: dict[str, Any] = {}
+        if "heartbeat=" not in self.url:
+            # A frozen or cut-off broker is noticed in ~2 heartbeats, not minutes.
+            options["heartbeat"] = HEARTBEAT
         connection = await aio_pika.connect_robust(
             self.url,
             timeout=CONNECT_TIMEOUT,
             reconnect_interval=1,
             client_properties={"connection_name": self.name},
+            **options,
         )
         try:
             channel = await connection.channel(publisher_confirms=True)
