@@ -116,3 +116,27 @@ def ensure_debootstrap() -> str:
     if os.geteuid() != 0:
         raise LabError("debootstrap must run as root to build the base image: run `up` as root")
     return found
+
+
+# Every systemd (and containerd, dockerd) in every lab machine takes inotify
+# instances from one per-user pool on the host; Linux's default of 128 runs out
+# at about two labs, and systemd then dies at boot with "Too many open files".
+INOTIFY_LIMITS = {"max_user_instances": 1024, "max_user_watches": 524288}
+_INOTIFY = Path("/proc/sys/fs/inotify")
+
+
+def ensure_inotify_limits() -> None:
+    """Raise the host's inotify limits to what a few labs need, when we may."""
+    for name, wanted in INOTIFY_LIMITS.items():
+        path = _INOTIFY / name
+        if not path.is_file() or int(path.read_text()) >= wanted:
+            continue
+        current = int(path.read_text())
+        try:
+            path.write_text(f"{wanted}\n")
+        except OSError as exc:
+            raise LabError(
+                f"fs.inotify.{name} is {current}, too few for the lab's systemd machines: "
+                f"run `sysctl -w fs.inotify.{name}={wanted}` as root"
+            ) from exc
+        say(f"raised fs.inotify.{name} from {current} to {wanted} (every lab machine takes some)")

@@ -20,6 +20,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from lab.engine import LabError, docker
 from lab.machines import wait_for
+from lab.progress import say
 from lab.state import BUCKET, LabState
 from lab.topology import Node
 
@@ -39,13 +40,43 @@ def failed_units(container: str) -> str:
     ).strip()
 
 
+_BOOT_RETRIES = 2
+
+
+class _Fatal(Exception):
+    """Stops a wait at once (wait_for retries on LabError)."""
+
+
+def _booted(node: Node, restarts: list[str]) -> bool:
+    """One look at `node`; restart it when systemd died during boot."""
+    out = docker("inspect", "--format", "{{.State.Running}} {{.State.ExitCode}}", node.container)
+    running, code = out.split()
+    if running != "true":
+        # Seen under heavy load: PID 1 exits at once (255), and a second start boots.
+        if len(restarts) >= _BOOT_RETRIES:
+            logs = docker("logs", "--tail", "20", node.container, check=False)
+            raise _Fatal(
+                f"{node.container} stopped during boot (exit code {code}) "
+                f"{len(restarts) + 1} times; its console said: {logs or 'nothing'}"
+            )
+        say(f"{node.container} exited during boot (code {code}); starting it again")
+        restarts.append(code)
+        docker("start", node.container)
+        return False
+    return system_state(node.container) not in ("", "initializing", "starting")
+
+
 def wait_booted(node: Node) -> None:
     """Wait until systemd in `node` has finished booting and nothing failed."""
-    wait_for(
-        f"systemd starting in {node.container}",
-        lambda: system_state(node.container) not in ("", "initializing", "starting"),
-        BOOT_DEADLINE_S,
-    )
+    restarts: list[str] = []
+    try:
+        wait_for(
+            f"systemd starting in {node.container}",
+            lambda: _booted(node, restarts),
+            BOOT_DEADLINE_S,
+        )
+    except _Fatal as exc:
+        raise LabError(str(exc)) from None
     state = system_state(node.container)
     if state != "running":
         raise LabError(

@@ -31,6 +31,8 @@ SYSTEMD_FLAGS = [
     "--security-opt", "seccomp=unconfined", "--security-opt", "apparmor=unconfined",
     "--cgroupns=host", "--volume", "/sys/fs/cgroup:/sys/fs/cgroup:rw",
     "--tmpfs", "/run", "--tmpfs", "/run/lock",
+    # A terminal for PID 1, so systemd's console (boot errors) shows in `docker logs`.
+    "--tty",
 ]  # fmt: skip
 
 

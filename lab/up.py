@@ -13,7 +13,7 @@ from pathlib import Path
 import gobuild
 
 from lab import health, images, inventory, machines
-from lab.engine import docker, ensure_docker
+from lab.engine import docker, ensure_docker, ensure_inotify_limits
 from lab.images import ensure_machine_images, image_id
 from lab.machines import LABEL
 from lab.network import ensure_network
@@ -80,6 +80,7 @@ def up(name: str, vms: int | None) -> tuple[LabState, dict[str, str], float]:
     """
     start = time.monotonic()
     ensure_docker()
+    ensure_inotify_limits()
     ensure_machine_images()
     state = ensure_state(name, state_dir(name), vms)
     topo = state.topology
