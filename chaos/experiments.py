@@ -41,6 +41,9 @@ class Experiment:
     heal_deadline_s: float = 240.0  # the cluster must be whole again within this
 
 
+# What the issue asks to hold is asserted; for the faults it names without a promise
+# (freeze, agent stops, a killed container) only "nothing lost" and "whole again" are
+# asserted and the error window is reported against a goal.
 CATALOGUE: tuple[Experiment, ...] = (
     Experiment(
         "kill-vm",
@@ -76,7 +79,7 @@ CATALOGUE: tuple[Experiment, ...] = (
         "One VM frozen (docker pause) and thawed",
         fault="freeze-vm",
         select="not-vip-holder",
-        expect=Expect(max_error_window_s=5.0, max_error_windows=1),
+        expect=Expect(target_error_window_s=5.0),
     ),
     Experiment(
         "partition-vm",
@@ -92,7 +95,7 @@ CATALOGUE: tuple[Experiment, ...] = (
             fault="stop-agent",
             select="vip-holder",
             params={"agent": agent},
-            expect=Expect(max_error_window_s=5.0, max_error_windows=1),
+            expect=Expect(target_error_window_s=5.0),
         )
         for agent in ("consul", "nomad", "haproxy", "docker")
     ),
@@ -102,7 +105,7 @@ CATALOGUE: tuple[Experiment, ...] = (
         fault="kill-app",
         select="vip-holder",
         params={"task": "backend"},
-        expect=Expect(max_error_window_s=5.0, max_error_windows=1),
+        expect=Expect(target_error_window_s=5.0),
     ),
     Experiment(
         "broker-down",

@@ -27,12 +27,15 @@ class View:
 
 
 def _agreed(values: Iterable[str | None]) -> str | None:
-    named = {v for v in values if v is not None}
-    if not named:
-        return None
+    """The one leader the answering VMs name; a VM that knows of none ("") does not
+    contradict the others; two different leaders named are a split."""
+    answered = [v for v in values if v is not None]
+    named = {v for v in answered if v}
     if len(named) > 1:
         return "split"
-    return named.pop()
+    if named:
+        return named.pop()
+    return "" if answered else None
 
 
 def view_at(samples: list[Sample], t: float, stale: float = STALE_S) -> View:
