@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from lab import engine
 from lab.engine import LabError
 from lab.inventory import inventory, proxy_args, ssh_config
 from lab.machines import Payload
@@ -103,3 +104,12 @@ def test_payload_files_keep_their_owner_and_mode() -> None:
         "home/debian/.ssh": (True, 0o700, 1000),
         "home/debian/.ssh/authorized_keys": (False, 0o600, 1000),
     }
+
+
+def test_low_inotify_limits_are_raised(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "max_user_instances").write_text("128\n")
+    (tmp_path / "max_user_watches").write_text("1000000\n")
+    monkeypatch.setattr(engine, "_INOTIFY", tmp_path)
+    engine.ensure_inotify_limits()
+    assert (tmp_path / "max_user_instances").read_text() == "1024\n"
+    assert (tmp_path / "max_user_watches").read_text() == "1000000\n"  # never lowered
