@@ -1,9 +1,9 @@
 """Stopping the leader's agent: the others elect a new one within seconds.
 
-With raft_multiplier = 1 a follower gives up on a silent leader after 1–2 s
+With raft_multiplier = 1 a follower gives up on a silent leader after 1-2 s
 (the randomised heartbeat timeout) and wins the election right away, or, if
 its pre-vote is refused by a follower that heard the leader a moment later,
-one election timeout (1–2 s) after that. Typical: about 2 s (target: under
+one election timeout (1-2 s) after that. Typical: about 2 s (target: under
 3 s); worst case about 4 s, so the test holds elections to 5 s.
 
 The time is measured on the VMs' own clocks, free of SSH round trips: from the

@@ -61,11 +61,13 @@ def test_rolling_restart_restarts_every_agent_and_keeps_a_leader(
 
     after = _started_at(vms)
     assert [key for key in before if before[key] == after[key]] == [], "not restarted"
+    longest = {}
     for watch in watches:
         spans = watch.leaderless_spans()
+        longest[watch.agent.name] = max(spans, default=0.0)
         print(
             f"{watch.agent}: {len(watch.rounds)} rounds in {seconds:.0f} s, leaders "
             f"{' -> '.join(watch.leaders_seen())}, leaderless stretches {spans}"
         )
         assert len(watch.rounds) > 10, "the watch saw too little to judge"
-        assert max(spans, default=0.0) < HANDOVER_SECONDS
+    assert all(span < HANDOVER_SECONDS for span in longest.values()), longest
