@@ -93,7 +93,15 @@ def test_broken_version_is_reverted_while_the_service_answers(
     build_and_push(cluster_vars, version=broken, target="unready")
 
     with Traffic(service_url, uploaded.image_id) as traffic:
-        result = _update(inventory, broken, "-e", "imgcloud_update_healthy_deadline=40s")
+        # Short deadlines: Nomad gives up on the version after a minute, not five.
+        result = _update(
+            inventory,
+            broken,
+            "-e",
+            "imgcloud_update_healthy_deadline=30s",
+            "-e",
+            "imgcloud_update_progress_deadline=1m",
+        )
 
     assert result.returncode != 0, "deploying a version that never gets healthy succeeded"
     assert "rolled back" in result.output
