@@ -20,9 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 MODULES_DIR = Path(__file__).resolve().parent
-CACHE_DIR = Path(
-    os.environ.get("IMGCLOUD_BIN_CACHE", Path.home() / ".cache" / "imgcloud" / "bin")
-)
+CACHE_DIR = Path(os.environ.get("IMGCLOUD_BIN_CACHE", Path.home() / ".cache" / "imgcloud" / "bin"))
 
 
 @dataclass(frozen=True)
@@ -55,9 +53,7 @@ def program(name: str) -> Program:
     if match is None:
         raise ValueError(f"{go_mod} has no 'tool' line naming the package to build")
     package = match.group(1)
-    version = re.search(
-        rf"^\s*(?:require\s+)?{re.escape(package)}\s+(\S+)", text, re.MULTILINE
-    )
+    version = re.search(rf"^\s*(?:require\s+)?{re.escape(package)}\s+(\S+)", text, re.MULTILINE)
     if version is None:
         raise ValueError(f"{go_mod} does not require {package}")
     return Program(name, package, version.group(1), _CGO.get(name, False))
