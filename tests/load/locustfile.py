@@ -129,7 +129,7 @@ class Uploader(HttpUser):
                 f"/api/images/{image_id}", name="/api/images/[id]", catch_response=True
             ) as response:
                 if response.status_code not in (200, 202, 204, 404):
-                    response.failure(f"delete: expected 2xx, got {response.status_code}")
+                    response.failure(f"delete: expected 2xx, got {_got(response)}")
 
     @task(MIX["2mp"])
     def upload_2mp(self) -> None:
@@ -160,7 +160,7 @@ class Uploader(HttpUser):
         ) as response:
             body = _json(response)
             if response.status_code != 202:
-                reason = f"upload: expected 202, got {response.status_code}: {_error(response)}"
+                reason = f"upload: expected 202, got {_got(response)}{_error(response)}"
             elif not isinstance(body, dict) or not isinstance(body.get("id"), str):
                 reason = f"upload: answer has no string id: {response.text[:200]!r}"
             elif body.get("status") != "pending":
@@ -188,7 +188,7 @@ class Uploader(HttpUser):
             f"/api/images/{image_id}", name="/api/images/[id]", catch_response=True
         ) as response:
             body = _json(response)
-            reason = _image_problem(response.status_code, body, image_id)
+            reason = _image_problem(response.status_code, _got(response), body, image_id)
             if reason is None:
                 return body
             response.failure(reason)
@@ -197,7 +197,7 @@ class Uploader(HttpUser):
     def fetch_variant(self, url: str, name: str, original: tuple[int, int]) -> None:
         with self.client.get(url, name=f"/api/images/[id]/{name}", catch_response=True) as response:
             if response.status_code != 200:
-                response.failure(f"{name}: expected 200, got {response.status_code}")
+                response.failure(f"{name}: expected 200, got {_got(response)}")
                 return
             problem = check_variant_bytes(response.content, VARIANTS[name], original)
             if problem:
@@ -214,7 +214,7 @@ class Viewer(HttpUser):
     def front_page(self) -> None:
         with self.client.get("/", name="/", catch_response=True) as response:
             if response.status_code != 200:
-                response.failure(f"page: expected 200, got {response.status_code}")
+                response.failure(f"page: expected 200, got {_got(response)}")
             elif "html" not in response.headers.get("Content-Type", ""):
                 response.failure(f"page: not HTML ({response.headers.get('Content-Type')})")
 
@@ -240,7 +240,7 @@ class Viewer(HttpUser):
             body = _json(response)
             items = body.get("images") if isinstance(body, dict) else body
             if response.status_code != 200:
-                response.failure(f"gallery: expected 200, got {response.status_code}")
+                response.failure(f"gallery: expected 200, got {_got(response)}")
             elif not isinstance(items, list):
                 response.failure(f"gallery: no list of images in {response.text[:200]!r}")
             else:
@@ -252,7 +252,7 @@ class Viewer(HttpUser):
             if response.status_code == 404 and stopping(self):
                 response.success()  # deleted by an Uploader's clean-up as the run ends
             elif response.status_code != 200:
-                response.failure(f"{name}: expected 200, got {response.status_code}")
+                response.failure(f"{name}: expected 200, got {_got(response)}")
             elif not response.headers.get("Content-Type", "").startswith("image/"):
                 response.failure(f"{name}: not an image ({response.headers.get('Content-Type')})")
 
@@ -264,17 +264,28 @@ def _json(response: Any) -> Any:
         return None
 
 
+def _got(response: Any) -> str:
+    """The status code, or why there was none (connection refused, reset, timed out)."""
+    if response.status_code:
+        return str(response.status_code)
+    error = getattr(response, "error", None)
+    return f"no answer ({type(error).__name__}: {str(error)[:160]})" if error else "no answer"
+
+
 def _error(response: Any) -> str:
+    """`: <the service's error message>` of a failed answer; nothing when there was none."""
+    if not response.status_code:
+        return ""
     body = _json(response)
     if isinstance(body, dict) and "error" in body:
-        return str(body["error"])
-    return repr(response.text[:200])
+        return f": {body['error']}"
+    return f": {response.text[:200]!r}"
 
 
-def _image_problem(status: int, body: Any, image_id: str) -> str | None:
+def _image_problem(status: int, got: str, body: Any, image_id: str) -> str | None:
     """Why an image status answer is wrong, or None when it is a valid answer."""
     if status != 200:
-        return f"status: expected 200, got {status}"
+        return f"status: expected 200, got {got}"
     if not isinstance(body, dict) or body.get("id") != image_id:
         return f"status: answer is not about {image_id}"
     state = body.get("status")
