@@ -21,7 +21,7 @@ from lab.topology import DEFAULT_NAME, Topology
 
 DEFAULT_VMS = 3
 BUCKET = "imgcloud"
-_SUBNET_POOL = ipaddress.ip_network("10.210.0.0/16")
+_SUBNET_POOL = ipaddress.IPv4Network("10.210.0.0/16")
 _DEFAULT_REGISTRY_PORT = 5050
 
 
@@ -162,9 +162,9 @@ def load(folder: Path) -> dict[str, Any] | None:
 def ensure_state(name: str, folder: Path, vms: int | None) -> LabState:
     """Load the lab's state, creating what is missing; `vms` overrides the count."""
     saved = load(folder) or {}
-    subnet = ipaddress.ip_network(saved["subnet"]) if "subnet" in saved else _pick_subnet(name)
+    subnet = ipaddress.IPv4Network(saved["subnet"]) if "subnet" in saved else _pick_subnet(name)
     count = vms if vms is not None else saved.get("vms", DEFAULT_VMS)
-    topology = Topology(name, subnet, count)  # type: ignore[arg-type]
+    topology = Topology(name, subnet, count)
     port = saved.get("registry_port") or _pick_registry_port(name)
     creds = (
         Credentials(**saved["credentials"]) if "credentials" in saved else _new_credentials(name)
@@ -190,5 +190,5 @@ def existing_state(name: str, folder: Path) -> LabState | None:
     saved = load(folder)
     if saved is None:
         return None
-    topology = Topology(name, ipaddress.ip_network(saved["subnet"]), saved["vms"])  # type: ignore[arg-type]
+    topology = Topology(name, ipaddress.IPv4Network(saved["subnet"]), saved["vms"])
     return LabState(folder, topology, saved["registry_port"], Credentials(**saved["credentials"]))
