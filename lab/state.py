@@ -93,11 +93,25 @@ def _used_subnets() -> list[ipaddress.IPv4Network]:
     return nets
 
 
+def _host_routes() -> list[ipaddress.IPv4Network]:
+    """Networks the host routes already (its own LAN, VPNs): not for the lab."""
+    nets = []
+    route_table = Path("/proc/net/route")
+    lines = route_table.read_text().splitlines()[1:] if route_table.is_file() else []
+    for line in lines:
+        fields = line.split()
+        dest, mask = (socket.ntohl(int(f, 16)) for f in (fields[1], fields[7]))
+        if mask:  # skip the default route
+            prefix = bin(mask).count("1")
+            nets.append(ipaddress.IPv4Network((dest, prefix), strict=False))
+    return nets
+
+
 def _pick_subnet(name: str) -> ipaddress.IPv4Network:
     """10.210.0.0/24 for the default lab; a stable, free /24 for any other."""
     candidates = list(_SUBNET_POOL.subnets(new_prefix=24))
     start = 0 if name == DEFAULT_NAME else 1 + zlib.crc32(name.encode()) % (len(candidates) - 1)
-    used = _used_subnets()
+    used = _used_subnets() + _host_routes()
     for offset in range(len(candidates)):
         net = candidates[(start + offset) % len(candidates)]
         if not any(net.overlaps(other) for other in used):

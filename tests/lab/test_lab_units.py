@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from lab import engine
+from lab import engine, state
 from lab.engine import LabError
 from lab.inventory import inventory, proxy_args, ssh_config
 from lab.machines import Payload
@@ -113,3 +113,11 @@ def test_low_inotify_limits_are_raised(tmp_path: Path, monkeypatch: pytest.Monke
     engine.ensure_inotify_limits()
     assert (tmp_path / "max_user_instances").read_text() == "1024\n"
     assert (tmp_path / "max_user_watches").read_text() == "1000000\n"  # never lowered
+
+
+def test_the_subnet_avoids_docker_networks_and_host_routes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(state, "_used_subnets", lambda: [ipaddress.IPv4Network("10.210.0.0/24")])
+    monkeypatch.setattr(state, "_host_routes", lambda: [ipaddress.IPv4Network("10.210.1.0/25")])
+    assert state._pick_subnet("imgcloud") == ipaddress.IPv4Network("10.210.2.0/24")
