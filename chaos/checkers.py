@@ -78,13 +78,26 @@ def resize_recovery(history: History, since: float) -> float | None:
     return min(done) - since if done else None
 
 
+def fault_in_place(history: History, fault_t: float, hit: set[str]) -> float:
+    """When the fault took hold. The injection command returns late on a loaded machine,
+    so when the VMs hit went silent, their last sample (the last sign of life, at most
+    one sampling period before they died) is the origin; otherwise the command's return."""
+    injected = history.time_of("injected") or fault_t
+    hit_samples = [s.t for s in history.samples if s.node in hit]
+    alive_before = [t for t in hit_samples if fault_t <= t <= injected]
+    silent_after = not any(injected < t <= injected + 1.0 for t in hit_samples)
+    if alive_before and silent_after:
+        return max(alive_before)
+    return injected
+
+
 def figures(history: History, vms: list[str]) -> dict[str, Any]:
     """Every number the report shows for one run."""
     fault = history.event("fault")
     start = history.time_of("start") or (history.ops[0].start if history.ops else 0.0)
     fault_t = fault.t if fault else start
     hit = set(fault.detail.get("vms", [])) if fault else set()
-    hit_t = history.time_of("injected") or fault_t  # the fault is in place (VM dead...)
+    hit_t = fault_in_place(history, fault_t, hit)
     rollback_t = history.time_of("rollback") or fault_t
     restored_t = history.time_of("restored") or rollback_t  # the rollback has completed
     healthy_t = history.time_of("healthy")

@@ -7,7 +7,7 @@ from chaos_fakes import T0, VMS, op, vip_failover_history
 
 from chaos import checkers
 from chaos.experiments import Expect
-from chaos.journal import History
+from chaos.journal import Event, History, Sample
 
 
 @pytest.mark.parametrize(
@@ -125,3 +125,20 @@ def test_the_error_window_target_is_reported_not_asserted():
     verdicts = checkers.verdicts(Expect(target_error_window_s=2.0), fig, heal_problems=[])
     target = next(v for v in verdicts if v.check == "error window target")
     assert (target.ok, target.asserted) == (False, False)
+
+
+@pytest.mark.parametrize(
+    ("injected", "victim_silent", "origin"),
+    [
+        (12.0, True, 9.75),  # docker kill returned late: vm1's last sample is the origin
+        (10.1, True, 10.1),  # no sample of vm1 after the fault began: the command's return
+        (10.5, False, 10.5),  # vm1 kept answering (an agent stopped): the command's return
+    ],
+)
+def test_the_fault_takes_hold_at_the_victim_s_last_sign_of_life(injected, victim_silent, origin):
+    history = vip_failover_history()
+    history.events.append(Event(T0 + injected, "injected"))
+    fault_t = T0 + (9.0 if injected == 12.0 else 10.0)
+    if not victim_silent:
+        history.samples.append(Sample(T0 + injected + 0.5, "vm1", "vm1", "vm1", True))
+    assert checkers.fault_in_place(history, fault_t, {"vm1"}) == pytest.approx(T0 + origin)
