@@ -56,7 +56,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     try:
         deployment = deploy(args)
-    except DeployError as exc:
+    except RuntimeError as exc:  # DeployError, and the hooks' own (image, smoke) errors
         print(f"deploy: error: {exc}", file=sys.stderr)
         return 1
     print(f"imgcloud is deployed: {deployment.url or '(the inventory sets no imgcloud_vip)'}")
