@@ -63,6 +63,17 @@ def print_bench(summary: dict) -> None:
         f"{ratio['cores']} cores ({ratio['cores_basis']})"
     )
     print(f"ratio {ratio['value']} (target >= {ratio['target']})")
+    view = summary.get("worker_cpu_view", {})
+    if "worker_cores_used" in view:
+        print(
+            f"workers used {view['worker_cores_used']} cores, {view['worker_cpu_ms_per_image']} "
+            f"CPU ms per image against {view['raw_cpu_ms_per_image']} raw: resizing is "
+            f"{view['resize_share_of_worker_cpu']} of a worker's CPU"
+        )
+        print(
+            f"the whole lab used {view['lab_cores_used']} cores, {view['lab_cpu_ms_per_image']} "
+            f"CPU ms per image: resizing is {view['resize_share_of_lab_cpu']} of it"
+        )
 
 
 def web_ui(args: argparse.Namespace) -> int:

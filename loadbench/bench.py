@@ -10,6 +10,7 @@ import urllib.request
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from loadbench import images, locust_run, plots, raw, results
 from loadbench.context import RunContext
@@ -122,6 +123,34 @@ def ratio(throughput: float, speed: raw.RawSpeed, cores: Cores) -> dict[str, obj
     }
 
 
+def worker_cpu_view(machine: dict[str, Any], speed: raw.RawSpeed) -> dict[str, object]:
+    """Where the CPU per image went: the workers, the whole lab, against the raw pipeline.
+
+    The ratio divides by every core of the host; on a shared host the lab gets only some.
+    Here: the CPU the workers and the whole lab (VMs, provider) really used per image the
+    workers finished, and the share of it resizing alone needs (raw CPU ms / CPU ms).
+    """
+    lab_workers = machine.get("lab_workers", {})
+    per_image = lab_workers.get("cpu_ms_per_image")
+    if not isinstance(per_image, int | float) or not per_image:
+        return {"unavailable": lab_workers.get("unavailable", "no worker CPU measured")}
+    raw_ms = 1000 / speed.images_per_s_per_core
+    lab_cpu_s = sum(machine.get("lab_containers_cpu_s", {}).values())
+    lab_ms = 1000 * lab_cpu_s / lab_workers["jobs"]
+    wall = machine.get("wall_s") or 0
+    return {
+        "worker_cores_used": lab_workers.get("cores_used"),
+        "lab_cores_used": round(lab_cpu_s / wall, 3) if wall else None,
+        "worker_cpu_ms_per_image": per_image,
+        "lab_cpu_ms_per_image": round(lab_ms, 1),
+        "raw_cpu_ms_per_image": round(raw_ms, 1),
+        "resize_share_of_worker_cpu": round(raw_ms / per_image, 3),
+        "resize_share_of_lab_cpu": round(raw_ms / lab_ms, 3) if lab_ms else None,
+        "note": "jobs include any other uploads to the shared lab during the run; the lab's "
+        "CPU includes its idle Consul, Nomad and systemd; Locust's is in locust_cpu_s",
+    }
+
+
 def bench(
     target: Target,
     load: locust_run.Load,
@@ -147,6 +176,8 @@ def bench(
     summary["raw_worker_speed"] = speed.as_json()
     throughput = summary["resize_throughput"]["images_per_s"]  # type: ignore[index]
     summary["ratio"] = ratio(float(throughput), speed, cores)
+    machine = summary["machine_during_run"]
+    summary["worker_cpu_view"] = worker_cpu_view(machine, speed)  # type: ignore[arg-type]
     write_json(out / "summary.json", summary)
     return summary
 

@@ -8,14 +8,23 @@ it is written beside the figures.
 from __future__ import annotations
 
 import os
+import resource
 import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from loadbench import workers
+from loadbench.nomad import Nomad
 from loadbench.target import Target
 
+
+def lab_name() -> str:
+    return os.environ.get("IMGCLOUD_LAB_NAME", "imgcloud")
+
+
 PROC_STAT = Path("/proc/stat")
+CPUACCT = Path("/sys/fs/cgroup/cpuacct")
 BASELINE_S = 5.0  # how long to watch the host before the load starts
 
 
@@ -37,6 +46,22 @@ def busy_percent_over(seconds: float) -> float | None:
     busy, total = cpu_ticks()
     span = total - total_before
     return round(100 * (busy - busy_before) / span, 1) if span else None
+
+
+def container_cpu_ns(containers: list[str]) -> dict[str, int]:
+    """Container name -> CPU ns of its whole cgroup (a lab VM's includes its own containers)."""
+    found = {}
+    for name in containers:
+        done = subprocess.run(
+            ["docker", "inspect", "-f", "{{.Id}}", name],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        usage = CPUACCT / "docker" / done.stdout.strip() / "cpuacct.usage"
+        if done.returncode == 0 and usage.is_file():
+            found[name] = int(usage.read_text())
+    return found
 
 
 def started_at(containers: list[str]) -> dict[str, str]:
@@ -64,10 +89,24 @@ class RunContext:
 
     baseline_busy_percent: float | None = None
 
+    workers_before: workers.Snapshot | str = "not a lab"
+    started: float = 0.0
+
     def __post_init__(self) -> None:
         self.containers = started_at(self._lab_containers())
         self.baseline_busy_percent = busy_percent_over(BASELINE_S)
+        if self.target.lab and self.target.nodes:
+            self.nomad = Nomad.for_nodes([n.address for n in self.target.nodes])
+            self.workers_before = workers.snapshot(lab_name(), self.nomad)
+        self.lab_cpu = container_cpu_ns(self._all_lab_containers())
+        self.children_cpu = _children_cpu_s()
         self.ticks = cpu_ticks()
+        self.started = time.monotonic()
+
+    def _all_lab_containers(self) -> list[str]:
+        if not self.target.lab:
+            return []
+        return [f"{lab_name()}-bastion", f"{lab_name()}-provider", *self._lab_containers()]
 
     def _lab_containers(self) -> list[str]:
         return [n.container for n in self.target.nodes if self.target.lab and n.container]
@@ -75,7 +114,17 @@ class RunContext:
     def finish(self) -> dict[str, object]:
         busy_before, total_before = self.ticks
         busy, total = cpu_ticks()
+        wall = time.monotonic() - self.started
+        workers_after: workers.Snapshot | str = self.workers_before
+        if not isinstance(self.workers_before, str):
+            workers_after = workers.snapshot(lab_name(), self.nomad)
         after = started_at(self._lab_containers())
+        lab_cpu = container_cpu_ns(self._all_lab_containers())
+        lab_cpu_s = {
+            name: round((lab_cpu[name] - self.lab_cpu[name]) / 1e9, 2)
+            for name in self.lab_cpu
+            if name in lab_cpu and lab_cpu[name] >= self.lab_cpu[name]
+        }
         changed = sorted(name for name, state in after.items() if state != self.containers[name])
         span = total - total_before
         return {
@@ -84,5 +133,15 @@ class RunContext:
             "host_cpu_busy_percent": round(100 * (busy - busy_before) / span, 1) if span else None,
             "host_load_avg_1m": {"before": self.load_before, "after": os.getloadavg()[0]},
             "lab_vms_restarted_or_stopped": changed,
+            "lab_workers": workers.spent(self.workers_before, workers_after, wall),
+            "lab_containers_cpu_s": lab_cpu_s,
+            "locust_cpu_s": round(_children_cpu_s() - self.children_cpu, 2),
+            "wall_s": round(wall, 1),
             "note": ("host-wide: includes everything on this machine, not only the lab and Locust"),
         }
+
+
+def _children_cpu_s() -> float:
+    """CPU seconds of finished child processes (Locust runs as one)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
