@@ -52,8 +52,8 @@ def _empty_cgroups(name: str) -> list[Path]:
     )
 
 
-def down(name: str) -> list[str]:
-    """Remove the lab; return one line per thing removed."""
+def remove_machines(name: str) -> list[str]:
+    """Remove the lab's containers, network, volumes and cgroups; keep its state."""
     removed: list[str] = []
     containers = _containers(name)
     if containers:
@@ -75,6 +75,12 @@ def down(name: str) -> list[str]:
             pass  # still in use or already gone: not ours to force
     if groups:
         removed.append(f"{groups} empty cgroups left by the VMs' Docker engines")
+    return removed
+
+
+def down(name: str) -> list[str]:
+    """Remove the lab; return one line per thing removed."""
+    removed = remove_machines(name)
     folder = state_dir(name)
     if folder.is_dir():
         shutil.rmtree(folder)

@@ -13,12 +13,13 @@ from pathlib import Path
 import gobuild
 
 from lab import health, images, inventory, machines
+from lab.down import remove_machines
 from lab.engine import docker, ensure_docker, ensure_inotify_limits
 from lab.images import ensure_machine_images, image_id
 from lab.machines import LABEL
 from lab.network import ensure_network
 from lab.progress import say, step
-from lab.state import LabState, ensure_state, write_private
+from lab.state import LabState, ensure_state, load, write_private
 from lab.topology import Node, state_dir
 
 
@@ -82,6 +83,11 @@ def up(name: str, vms: int | None) -> tuple[LabState, dict[str, str], float]:
     ensure_docker()
     ensure_inotify_limits()
     ensure_machine_images()
+    if load(state_dir(name)) is None:
+        # Machines of this name whose state folder is gone (another checkout, a
+        # deleted .lab) hold keys and credentials nobody has any more: unusable.
+        for line in remove_machines(name):
+            say(f"removed orphaned {line}")
     state = ensure_state(name, state_dir(name), vms)
     topo = state.topology
     write_private(state.ssh_config, inventory.ssh_config(state))

@@ -113,6 +113,22 @@ def test_up_starts_a_stopped_machine_and_thaws_a_frozen_one(second_lab: dict[str
 
 
 @pytest.mark.slow
+def test_up_replaces_machines_whose_state_folder_is_gone(
+    second_lab: dict[str, Any], tmp_path: Path
+) -> None:
+    """A fresh clone (CI) meets the containers an earlier checkout left: their keys
+    are lost with that checkout's state folder, so `up` must not keep them."""
+    old_id = docker("inspect", "--format", "{{.Id}}", f"{SECOND_LAB}-vm1")
+    Path(second_lab["inventory"]).parent.rename(tmp_path / "old-state")
+    result = lab_cli("up", "--name", SECOND_LAB, "--vms", "1")
+    assert result.returncode == 0, result.stderr
+    assert f"removed orphaned container {SECOND_LAB}-vm1" in result.stderr
+    assert docker("inspect", "--format", "{{.Id}}", f"{SECOND_LAB}-vm1") != old_id
+    fresh = json.loads(lab_cli("status", "--json", "--name", SECOND_LAB).stdout)
+    assert ssh(Path(fresh["ssh_config"]), "vm1", "true").returncode == 0
+
+
+@pytest.mark.slow
 def test_down_leaves_no_container_network_or_volume(
     second_lab: dict[str, Any], lab: dict[str, Any]
 ) -> None:
