@@ -33,7 +33,8 @@ def _images(nomad_job: Callable[[str], dict[str, Any]]) -> dict[str, str]:
 
 
 def _tag(image: str) -> str:
-    return image.rsplit(":", 1)[1]
+    """The tag of `registry/name:tag` or `registry/name:tag@sha256:...`."""
+    return image.split("@", 1)[0].rsplit(":", 1)[1]
 
 
 def _update(inventory: Path, version: str, *extra: str) -> PlaybookResult:
