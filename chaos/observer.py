@@ -60,31 +60,34 @@ class Observer:
         command = probes.sampler_command(self._target.vip, self._period, self._lifetime)
         argv = self._executor.argv(vm, command)
         while not self._stop.is_set():
-            proc = subprocess.Popen(
+            with subprocess.Popen(
                 argv,
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.DEVNULL,
                 text=True,
-            )
-            with self._lock:
-                self._procs[vm.name] = proc
-            assert proc.stdout is not None
-            for line in proc.stdout:
-                value = probes.parse_sample(line)
-                if value is None:
-                    continue
-                self._journal.sample(
-                    Sample(
-                        t=time.time(),
-                        node=vm.name,
-                        consul_leader=self._leader(value["consul"]),
-                        nomad_leader=self._leader(value["nomad"]),
-                        vip=bool(value["vip"]),
-                    )
-                )
-            _close(proc)
+            ) as proc:
+                with self._lock:
+                    self._procs[vm.name] = proc
+                assert proc.stdout is not None
+                for line in proc.stdout:
+                    self._record(vm, line)
+                _close(proc)
             self._stop.wait(0.5)
+
+    def _record(self, vm: VM, line: str) -> None:
+        value = probes.parse_sample(line)
+        if value is None:
+            return
+        self._journal.sample(
+            Sample(
+                t=time.time(),
+                node=vm.name,
+                consul_leader=self._leader(value["consul"]),
+                nomad_leader=self._leader(value["nomad"]),
+                vip=bool(value["vip"]),
+            )
+        )
 
 
 def _close(proc: subprocess.Popen[str]) -> None:
