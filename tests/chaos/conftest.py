@@ -45,11 +45,13 @@ class ChaosReport:
 def chaos_log(request: pytest.FixtureRequest) -> Callable[[str], None]:
     """Progress lines on the terminal while an experiment runs (pytest captures the rest)."""
     terminal = request.config.pluginmanager.get_plugin("terminalreporter")
+    capture = request.config.pluginmanager.get_plugin("capturemanager")
 
     def log(line: str) -> None:
-        if terminal is not None:
-            terminal.write_line(line)
-        print(line)
+        print(line)  # kept with the test's output, shown when it fails
+        if terminal is not None and capture is not None:
+            with capture.global_and_fixture_disabled():
+                terminal.write_line(line)
 
     return log
 
