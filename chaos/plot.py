@@ -92,6 +92,9 @@ def _shade(ax: Any, history: History, t0: float) -> None:
         ax.axvspan(fault - t0, rollback - t0, color="#d62728", alpha=0.12, lw=0)
     if rollback and healthy:
         ax.axvspan(rollback - t0, healthy - t0, color="#ff9f1c", alpha=0.12, lw=0)
+    restored = history.time_of("restored")
+    if restored:  # the rollback commands have returned (a broker takes a while to start)
+        ax.axvline(restored - t0, color="#ff9f1c", lw=1.2)
 
 
 def _change_marks(ax: Any, history: History, t0: float, t1: float) -> None:
