@@ -105,6 +105,8 @@ def run(url: str, load: Load, out: Path, name: str = "locust") -> LocustFiles:
     """Run Locust against `url` and return where its reports are; raise if Locust broke."""
     out.mkdir(parents=True, exist_ok=True)
     files = LocustFiles(out / name)
+    for path in files.all().values():
+        path.unlink(missing_ok=True)  # Locust appends to its log; start every run clean
     env = dict(os.environ, IMGCLOUD_LOAD_MIX=load.mix)
     # Locust stops by itself after --run-time; the margin covers start-up and clean-up.
     timeout = load.duration_s + 300

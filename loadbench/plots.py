@@ -58,12 +58,13 @@ def scaling(
     for n, value in results:
         axis.annotate(f"{value:.2f}", (n, value), ha="center", va="bottom")
     if ceiling is not None:
-        axis.axhline(ceiling, color="tab:red", linestyle="--", label="raw speed x cores")
+        label = f"raw speed x cores = {ceiling:.1f} images/s"
+        axis.axhline(ceiling, color="tab:red", linestyle="--", label=label)
     axis.set_xticks(vms)
     axis.set_xlabel("VMs running a worker")
     axis.set_ylabel("resize throughput (images / s)")
     axis.set_title(title)
-    axis.legend(loc="lower right")
+    axis.legend(loc="center")
     axis.grid(axis="y", alpha=0.3)
     fig.tight_layout()
     return _save(fig, path)
