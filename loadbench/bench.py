@@ -88,7 +88,7 @@ def warmup_for(duration_s: int) -> float:
     return min(20.0, duration_s / 4)
 
 
-def run_load(target: Target, load: locust_run.Load, out: Path, name: str) -> dict[str, object]:
+def run_load(target: Target, load: locust_run.Load, out: Path, name: str) -> dict[str, Any]:
     """Locust against the target, its figures, and the timeline plot; the summary part."""
     wait_healthy(target.url)
     images.pool(mix_weights(load.mix))  # generate before the clock starts, not during
@@ -159,7 +159,7 @@ def bench(
     repeats: int = 5,
 ) -> dict[str, object]:
     """The full bench: load, raw speed, ratio; writes and returns `summary.json`."""
-    summary: dict[str, object] = {
+    summary: dict[str, Any] = {
         "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "target": {"url": target.url, "source": target.source},
         "load": {
@@ -174,10 +174,8 @@ def bench(
     summary |= run_load(target, load, out, "locust")
     speed = raw.measure(mix_weights(load.mix), repeats=repeats)
     summary["raw_worker_speed"] = speed.as_json()
-    throughput = summary["resize_throughput"]["images_per_s"]  # type: ignore[index]
-    summary["ratio"] = ratio(float(throughput), speed, cores)
-    machine = summary["machine_during_run"]
-    summary["worker_cpu_view"] = worker_cpu_view(machine, speed)  # type: ignore[arg-type]
+    summary["ratio"] = ratio(summary["resize_throughput"]["images_per_s"], speed, cores)
+    summary["worker_cpu_view"] = worker_cpu_view(summary["machine_during_run"], speed)
     write_json(out / "summary.json", summary)
     return summary
 

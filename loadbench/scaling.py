@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 from loadbench import bench, plots, raw
 from loadbench.locust_run import Load
@@ -58,7 +59,7 @@ def set_workers(nomad: Nomad, count: int) -> tuple[str, ...]:
 
 def step(
     target: Target, nomad: Nomad, load: Load, count: int, out: Path, cores: bench.Cores
-) -> dict[str, object]:
+) -> dict[str, Any]:
     """One scaling step: `count` worker VMs, the load, and where the workers really were."""
     nodes = set_workers(nomad, count)
     print(f"{count} worker VM(s) on {', '.join(nodes)}: running {load.duration_s} s of load")
@@ -67,7 +68,7 @@ def step(
         after: list[str] | str = list(nomad.placement(WORKER_JOB, WORKER_GROUP).nodes)
     except NomadError as error:
         after = f"unknown: {error}"
-    throughput = summary["resize_throughput"]["images_per_s"]  # type: ignore[index]
+    throughput = summary["resize_throughput"]["images_per_s"]
     print(f"  {throughput} images/s")
     return {
         "worker_vms": count,
@@ -94,18 +95,17 @@ def run(
     nomad = Nomad.for_nodes([node.address for node in target.nodes])
     original = nomad.group_count(WORKER_JOB, WORKER_GROUP)
     speed = raw.measure(bench.mix_weights(load.mix), repeats=repeats)
-    steps = []
+    steps: list[dict[str, Any]] = []
     with terminate_as_exit(), workers_restored(nomad, original):
         for count in counts:
             cores = bench.cores_for(target, cores_given, worker_vms=count)
             steps.append(step(target, nomad, load, count, out, cores))
     for entry in steps:
-        throughput = entry["resize_throughput"]["images_per_s"]  # type: ignore[index]
-        cores = bench.Cores(int(entry["cores"]), str(entry["cores_basis"]))  # type: ignore[call-overload]
-        entry["ratio"] = bench.ratio(float(throughput), speed, cores)
-    ceilings = {entry["ratio"]["ceiling_images_per_s"] for entry in steps}  # type: ignore[index]
+        cores = bench.Cores(entry["cores"], entry["cores_basis"])
+        entry["ratio"] = bench.ratio(entry["resize_throughput"]["images_per_s"], speed, cores)
+    ceilings = {entry["ratio"]["ceiling_images_per_s"] for entry in steps}
     ceiling = ceilings.pop() if len(ceilings) == 1 else None
-    points = [(int(e["worker_vms"]), float(e["resize_throughput"]["images_per_s"])) for e in steps]  # type: ignore[index]
+    points = [(e["worker_vms"], e["resize_throughput"]["images_per_s"]) for e in steps]
     png = plots.scaling(
         points,
         ceiling,
