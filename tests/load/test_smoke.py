@@ -29,8 +29,11 @@ FIGURES = [
 
 
 def failure_reasons(summary: dict[str, Any]) -> list[str]:
+    """Locust's failure table, and the lab VMs someone restarted meanwhile (if any)."""
+    restarted = summary["machine_during_run"]["lab_vms_restarted_or_stopped"]
+    context = [f"lab VMs restarted or stopped during the run: {restarted}"] if restarted else []
     with Path(summary["files"]["failures_csv"]).open(newline="") as handle:
-        return [
+        return context + [
             f"{row['Method']} {row['Name']}: {row['Error']} x{row['Occurrences']}"
             for row in csv.DictReader(handle)
         ]
