@@ -1,9 +1,11 @@
 """Fixtures for every lane that tests a deployed cluster (infra, cluster, chaos).
 
 `--inventory PATH` points the tests at any Ansible inventory (real VMs behind a
-bastion); without it the lab is brought up. Either way the cluster is deployed
-once per session, and only when it is not healthy already. Hosts come from the
-inventory's group `cluster`, so the same tests run on the lab and on real VMs.
+bastion); without it the lab is brought up. Either way `python -m deploy` runs
+once per session, and only when what a test needs is not up already:
+`cluster_inventory` needs Consul and Nomad, `inventory` the whole service.
+Hosts come from the inventory's group `cluster`, so the same tests run on the
+lab and on real VMs.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +21,7 @@ import pytest
 
 from deploy import ROOT, DeployError
 from deploy.ansible import cluster_vars, environment, group_hosts, inventory_list
+from deploy.health import cluster_problems
 from deploy.hooks import Deployment, ready_problems
 from deploy.target import given_inventory, lab_inventory
 
@@ -66,7 +70,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         metafunc.parametrize("vm_name", names, scope="session")
 
 
-def _deploy(config: pytest.Config, inventory: Path) -> None:
+def _deploy(config: pytest.Config, inventory: Path) -> int:
     capture = config.pluginmanager.getplugin("capturemanager")
     with capture.global_and_fixture_disabled():
         proc = subprocess.run(
@@ -75,23 +79,37 @@ def _deploy(config: pytest.Config, inventory: Path) -> None:
             env=environment(),
             check=False,
         )
-    if proc.returncode != 0:
-        pytest.fail(f"deploying to {inventory} failed (exit {proc.returncode}; see above)")
+    return proc.returncode
+
+
+def _deployed(config: pytest.Config, path: Path, problems: Callable[[], list[str]]) -> Path:
+    """Deploy (once) when `problems` finds any; fail if they remain afterwards."""
+    found = problems()
+    if found:
+        print(f"\ndeploying to {path}: " + "; ".join(found), file=sys.stderr)
+        code = _deploy(config, path)
+        found = problems()
+        if found:
+            pytest.fail(f"after deploying (exit {code}), still: " + "; ".join(found))
+    return path
 
 
 @pytest.fixture(scope="session")
-def inventory(pytestconfig: pytest.Config) -> Path:
-    """Path of the inventory under test, with the cluster deployed and healthy."""
+def cluster_inventory(pytestconfig: pytest.Config) -> Path:
+    """The inventory under test, with Consul and Nomad up on every VM.
+
+    Deploys when they are not; a service that fails to come up afterwards does
+    not fail the tests that only need the cluster.
+    """
     path = inventory_path(pytestconfig)
-    deployment = Deployment(path, [], cluster_vars(path))
-    problems = ready_problems(deployment)
-    if problems:
-        print(f"\ndeploying to {path}: " + "; ".join(problems), file=sys.stderr)
-        _deploy(pytestconfig, path)
-        problems = ready_problems(deployment)
-        if problems:
-            pytest.fail("after deploying, the cluster is still not ready: " + "; ".join(problems))
-    return path
+    return _deployed(pytestconfig, path, lambda: cluster_problems(path))
+
+
+@pytest.fixture(scope="session")
+def inventory(pytestconfig: pytest.Config, cluster_inventory: Path) -> Path:
+    """The inventory under test, with the whole deployment (cluster and service) ready."""
+    deployment = Deployment(cluster_inventory, [], cluster_vars(cluster_inventory))
+    return _deployed(pytestconfig, cluster_inventory, lambda: ready_problems(deployment))
 
 
 @pytest.fixture(scope="session")
@@ -114,9 +132,9 @@ def testinfra_host(inventory: Path, name: str) -> Any:
 
 
 @pytest.fixture(scope="session")
-def vms(inventory: Path, cluster_names: list[str]) -> dict[str, Any]:
-    """VM name -> testinfra host, for every VM of the cluster."""
-    return {name: testinfra_host(inventory, name) for name in cluster_names}
+def vms(cluster_inventory: Path, cluster_names: list[str]) -> dict[str, Any]:
+    """VM name -> testinfra host, for every VM of the cluster (Consul and Nomad up)."""
+    return {name: testinfra_host(cluster_inventory, name) for name in cluster_names}
 
 
 @pytest.fixture(scope="session")
