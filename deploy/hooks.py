@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from deploy import image, smoke
+from deploy.ansible import cluster_vars
 from deploy.health import cluster_problems
 
 
@@ -42,6 +43,8 @@ def after_playbook(deployment: Deployment) -> None:
 def ready_problems(deployment: Deployment) -> list[str]:
     """What keeps this deployment from being complete; empty when nothing does."""
     problems = cluster_problems(deployment.inventory)
+    if not deployment.variables:
+        deployment.variables = cluster_vars(deployment.inventory, deployment.playbook_args)
     if not problems and deployment.url:
         problems += smoke.service_problems(deployment.url)
     return problems
