@@ -103,6 +103,7 @@ def run(
     for entry in steps:
         cores = bench.Cores(entry["cores"], entry["cores_basis"])
         entry["ratio"] = bench.ratio(entry["resize_throughput"]["images_per_s"], speed, cores)
+        entry["worker_cpu_view"] = bench.worker_cpu_view(entry["machine_during_run"], speed)
     ceilings = {entry["ratio"]["ceiling_images_per_s"] for entry in steps}
     ceiling = ceilings.pop() if len(ceilings) == 1 else None
     points = [(e["worker_vms"], e["resize_throughput"]["images_per_s"]) for e in steps]

@@ -91,12 +91,21 @@ def spent(before: Snapshot | str, after: Snapshot | str, wall_s: float) -> dict[
     """Worker CPU seconds, jobs and cores used between two snapshots (same workers only)."""
     if isinstance(before, str) or isinstance(after, str):
         return {"unavailable": before if isinstance(before, str) else after}
+    kept = [p for p in before.cpu_ns if p in after.cpu_ns]
+    if not kept or not any(e in after.jobs for e in before.jobs):
+        return {
+            "unavailable": "every worker was replaced during the run (Nomad rescheduled or "
+            "restarted them), so no worker was measured from start to end",
+            "workers_before": len(before.cpu_ns),
+            "workers_after": len(after.cpu_ns),
+        }
     cpu_s = (
         sum(after.cpu_ns[p] - before.cpu_ns[p] for p in before.cpu_ns if p in after.cpu_ns) / 1e9
     )
     jobs = sum(after.jobs[e] - before.jobs[e] for e in before.jobs if e in after.jobs)
     return {
-        "workers": len(after.cpu_ns),
+        "workers": len(kept),
+        "workers_replaced": len(before.cpu_ns) - len(kept),
         "cpu_s": round(cpu_s, 2),
         "jobs": int(jobs),
         "cpu_ms_per_image": round(1000 * cpu_s / jobs, 1) if jobs else None,

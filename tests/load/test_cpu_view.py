@@ -18,6 +18,13 @@ def test_spent_counts_only_workers_seen_twice() -> None:
         100.0,
         0.5,
     )
+    assert (spent["workers"], spent["workers_replaced"]) == (1, 1)
+
+
+def test_spent_refuses_when_every_worker_was_replaced() -> None:
+    before = workers.Snapshot({"/old": 0}, {"10.0.0.1:1": 10.0})
+    after = workers.Snapshot({"/new": 9}, {"10.0.0.1:2": 3.0})
+    assert "replaced" in str(workers.spent(before, after, wall_s=8.0)["unavailable"])
 
 
 def test_spent_says_why_it_is_unavailable() -> None:
