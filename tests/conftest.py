@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -141,3 +141,31 @@ def vms(cluster_inventory: Path, cluster_names: list[str]) -> dict[str, Any]:
 def vm(vms: dict[str, Any], vm_name: str) -> Any:
     """The testinfra host of one VM; tests using it run once per VM."""
     return vms[vm_name]
+
+
+# Debian's Chromium, never a browser build of Playwright's own. The flags keep it off
+# the network this machine does not have (background updates, sync, QUIC).
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+# Module scope, not session: Playwright's sync API keeps an event loop running
+# while it is open, and later tests of the lane run asyncio themselves.
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """A headless Chromium for the browser tests of a module, in every lane."""
+    from playwright.sync_api import sync_playwright  # only the browser lanes install it
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
