@@ -161,7 +161,7 @@ def _flatten_yaml(path: Path) -> dict[str, Any]:
 
 def from_inventory(path: Path) -> Target:
     """Build the target from an Ansible inventory: group `cluster`, var `imgcloud_vip`."""
-    if not path.is_file():
+    if not path.exists():
         raise TargetError(f"inventory {path} does not exist")
     inventory = _inventory_json(path)
     hostvars = inventory.get("_meta", {}).get("hostvars", {})

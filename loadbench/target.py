@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-import yaml
+from deploy import DeployError
+from deploy.ansible import group_hosts, inventory_list
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -110,24 +111,20 @@ def from_lab() -> Target:
 
 
 def from_inventory(path: Path) -> Target:
-    """The floating IP and cluster hosts of an Ansible YAML inventory."""
-    if not path.is_file():
+    """The floating IP and cluster hosts of an Ansible inventory, as Ansible resolves
+    them (a file or a folder with group_vars and Vault files alike)."""
+    if not path.exists():
         raise TargetError(f"inventory {path} does not exist")
-    data = yaml.safe_load(path.read_text()) or {}
-    top = data.get("all", data)
-    variables = top.get("vars", {}) or {}
-    vip = variables.get("imgcloud_vip")
+    try:
+        listing = inventory_list(path)
+    except DeployError as error:
+        raise TargetError(str(error)) from error
+    names = group_hosts(listing, "cluster")
+    hostvars = listing.get("_meta", {}).get("hostvars", {})
+    first = hostvars.get(names[0], {}) if names else {}
+    vip = first.get("imgcloud_vip")
     if not vip:
-        raise TargetError(f"inventory {path} sets no imgcloud_vip in all.vars")
-    hosts = _group_hosts(top, "cluster")
-    nodes = tuple(Node(name, str(hv.get("ansible_host", name))) for name, hv in hosts.items())
-    lab = bool(variables.get("imgcloud_lab", False))
+        raise TargetError(f"inventory {path} sets no imgcloud_vip for the hosts of group cluster")
+    nodes = tuple(Node(n, str(hostvars.get(n, {}).get("ansible_host", n))) for n in names)
+    lab = bool(first.get("imgcloud_lab", False))
     return Target(f"http://{vip}/", f"inventory {path}", nodes, lab=lab)
-
-
-def _group_hosts(top: dict[str, Any], group: str) -> dict[str, dict[str, Any]]:
-    found = (top.get("children", {}) or {}).get(group) or {}
-    hosts = dict(found.get("hosts", {}) or {})
-    for child in (found.get("children", {}) or {}).values():
-        hosts.update((child or {}).get("hosts", {}) or {})
-    return {name: (hv or {}) for name, hv in hosts.items()}

@@ -82,3 +82,11 @@ def test_url_and_inventory_send_load_to_the_url_and_keep_the_vms(tmp_path: Path)
 def test_loopback_url_alone_is_this_host() -> None:
     cores = bench.cores_for(resolve(url="http://127.0.0.1:8080/"), None)
     assert "this" in cores.basis
+
+
+def test_the_example_inventory_folder_resolves_group_vars() -> None:
+    """Real inventories keep imgcloud_vip in group_vars: read them as Ansible does."""
+    target = from_inventory(Path(__file__).resolve().parents[2] / "inventories" / "example")
+    assert target.url.startswith("http://") and target.url != "http:///"
+    assert [n.name for n in target.nodes] == ["vm1", "vm2", "vm3"]
+    assert not target.lab
