@@ -142,3 +142,22 @@ def test_the_fault_takes_hold_at_the_victim_s_last_sign_of_life(injected, victim
     if not victim_silent:
         history.samples.append(Sample(T0 + injected + 0.5, "vm1", "vm1", "vm1", True))
     assert checkers.fault_in_place(history, fault_t, {"vm1"}) == pytest.approx(T0 + origin)
+
+
+def test_an_election_is_asserted_only_where_the_fault_hit_that_leader():
+    """Killing the Consul leader's VM while Nomad's leader sits elsewhere elects no
+    new Nomad leader: that is not a failure."""
+    fig = checkers.figures(vip_failover_history(), VMS)
+    fig["nomad_leader_hit"], fig["nomad_election_s"] = False, None
+    verdicts = {v.check: v for v in checkers.verdicts(Expect(max_election_s=3.0), fig, [])}
+    assert verdicts["new Nomad leader"].ok
+    assert verdicts["new Nomad leader"].got == "none needed: its leader was not hit"
+    assert verdicts["new Consul leader"].ok
+
+
+def test_a_hit_leader_never_replaced_fails():
+    fig = checkers.figures(vip_failover_history(), VMS)
+    assert fig["consul_leader_hit"] and fig["nomad_leader_hit"]
+    fig["nomad_election_s"] = None  # nobody was elected
+    verdicts = {v.check: v for v in checkers.verdicts(Expect(max_election_s=3.0), fig, [])}
+    assert not verdicts["new Nomad leader"].ok
