@@ -16,13 +16,10 @@ import statistics
 import time
 from dataclasses import dataclass
 
-from imgcloud.config import parse_variants
+from imgcloud.config import DEFAULT_MAX_PIXELS, DEFAULT_VARIANTS, parse_variants
 from imgcloud.imaging import render
 
 from loadbench import images
-
-DEFAULT_VARIANTS = "thumb=160,medium=640,large=1280"
-MAX_PIXELS = 50_000_000
 
 
 @dataclass(frozen=True)
@@ -73,11 +70,11 @@ class RawSpeed:
 def time_render(data: bytes, repeats: int) -> Timing:
     """Median CPU and wall seconds of one `render` of `data` (all variants), after a warm-up."""
     variants = parse_variants(os.environ.get("IMGCLOUD_VARIANTS") or DEFAULT_VARIANTS)
-    render(data, variants, max_pixels=MAX_PIXELS)
+    render(data, variants, max_pixels=DEFAULT_MAX_PIXELS)
     cpu, wall = [], []
     for _ in range(repeats):
         cpu_start, wall_start = time.thread_time(), time.perf_counter()
-        render(data, variants, max_pixels=MAX_PIXELS)
+        render(data, variants, max_pixels=DEFAULT_MAX_PIXELS)
         cpu.append(time.thread_time() - cpu_start)
         wall.append(time.perf_counter() - wall_start)
     return Timing(statistics.median(cpu), statistics.median(wall))

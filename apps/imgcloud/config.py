@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 PREFIX = "IMGCLOUD_"
 DEFAULT_VARIANTS = "thumb=160,medium=640,large=1280"
+DEFAULT_MAX_PIXELS = 50_000_000
 DEFAULT_BINDS = {"backend": "0.0.0.0:8000", "worker": "0.0.0.0:8001", "frontend": "0.0.0.0:8080"}
 _VARIANT_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
 _RESERVED_NAMES = {"original", "manifest"}
@@ -43,7 +44,7 @@ class Settings:
     amqp_url: str = ""
     queue: str = "imgcloud.resize"
     max_upload_bytes: int = 25 * 1024 * 1024
-    max_pixels: int = 50_000_000
+    max_pixels: int = DEFAULT_MAX_PIXELS
     variants: tuple[Variant, ...] = field(default_factory=lambda: parse_variants(DEFAULT_VARIANTS))
     backend_url: str = ""
     prefetch: int = 4
@@ -93,7 +94,7 @@ def load(role: str, env: Mapping[str, str] | None = None) -> Settings:
         amqp_url=text("AMQP_URL", ""),
         queue=text("QUEUE", "imgcloud.resize"),
         max_upload_bytes=_positive_int(env, "MAX_UPLOAD_BYTES", 25 * 1024 * 1024),
-        max_pixels=_positive_int(env, "MAX_PIXELS", 50_000_000),
+        max_pixels=_positive_int(env, "MAX_PIXELS", DEFAULT_MAX_PIXELS),
         variants=_variants_from(env),
         backend_url=text("BACKEND_URL", "").rstrip("/"),
         prefetch=_positive_int(env, "PREFETCH", 4),
