@@ -1,8 +1,8 @@
 """What the suite attacks: the VMs, the floating IP, and how to reach each one.
 
 The lab is described by `python -m lab status --json`; a real cluster by its Ansible
-inventory (`--inventory PATH`), read with `ansible-inventory` when it is installed
-(group_vars and all), else as a plain YAML inventory.
+inventory (`--inventory PATH`), read with `ansible-inventory` as every lane reads it
+(group_vars and Vault files alike).
 """
 
 from __future__ import annotations
@@ -10,13 +10,15 @@ from __future__ import annotations
 import json
 import os
 import shlex
-import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
+
+from deploy import DeployError
+from deploy.ansible import group_hosts, inventory_list
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -121,51 +123,16 @@ def lab_target(name: str | None = None) -> Target:
         raise TargetError(f"`python -m lab status --json` printed no JSON: {exc}") from exc
 
 
-def _inventory_json(path: Path) -> dict[str, Any]:
-    """`ansible-inventory --list` output, or the same shape built from the YAML file."""
-    if shutil.which("ansible-inventory"):
-        done = subprocess.run(
-            ["ansible-inventory", "-i", str(path), "--list"],
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
-        if done.returncode == 0:
-            return json.loads(done.stdout)
-    return _flatten_yaml(path)
-
-
-def _flatten_yaml(path: Path) -> dict[str, Any]:
-    import yaml  # the chaos extra installs it
-
-    data = yaml.safe_load(path.read_text()) or {}
-    out: dict[str, Any] = {"_meta": {"hostvars": {}}}
-
-    def walk(name: str, group: dict[str, Any], inherited: dict[str, Any]) -> list[str]:
-        group = group or {}
-        merged = {**inherited, **(group.get("vars") or {})}
-        hosts: list[str] = []
-        for host, hostvars in (group.get("hosts") or {}).items():
-            out["_meta"]["hostvars"].setdefault(host, {}).update({**merged, **(hostvars or {})})
-            hosts.append(host)
-        for child, sub in (group.get("children") or {}).items():
-            hosts += walk(child, sub, merged)
-        out[name] = {"hosts": hosts}
-        return hosts
-
-    for name, group in data.items():
-        walk(name, group, {})
-    return out
-
-
 def from_inventory(path: Path) -> Target:
     """Build the target from an Ansible inventory: group `cluster`, var `imgcloud_vip`."""
     if not path.exists():
         raise TargetError(f"inventory {path} does not exist")
-    inventory = _inventory_json(path)
+    try:
+        inventory = inventory_list(path)
+    except DeployError as exc:
+        raise TargetError(str(exc)) from exc
     hostvars = inventory.get("_meta", {}).get("hostvars", {})
-    names = inventory.get("cluster", {}).get("hosts", [])
+    names = group_hosts(inventory, "cluster")
     if not names:
         raise TargetError(f"inventory {path} has no hosts in group `cluster`")
     first = hostvars.get(names[0], {})

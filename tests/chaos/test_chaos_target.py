@@ -61,8 +61,7 @@ def test_a_status_without_nodes_says_so():
         from_lab_status({"url": "http://x/", "vip": "x"})
 
 
-def test_an_inventory_gives_hosts_vip_and_ssh_through_the_bastion(tmp_path, monkeypatch):
-    monkeypatch.setenv("PATH", "")  # no ansible-inventory: the YAML reader alone
+def test_an_inventory_gives_hosts_vip_and_ssh_through_the_bastion(tmp_path):
     path = tmp_path / "hosts.yml"
     path.write_text(INVENTORY)
     target = from_inventory(path)
@@ -81,8 +80,7 @@ def test_an_inventory_gives_hosts_vip_and_ssh_through_the_bastion(tmp_path, monk
         ("all:\n  children:\n    cluster:\n      hosts: {vm1: {}}\n", "does not set imgcloud_vip"),
     ],
 )
-def test_an_incomplete_inventory_is_refused(tmp_path, monkeypatch, text, message):
-    monkeypatch.setenv("PATH", "")
+def test_an_incomplete_inventory_is_refused(tmp_path, text, message):
     path = tmp_path / "hosts.yml"
     path.write_text(text)
     with pytest.raises(TargetError, match=message):
