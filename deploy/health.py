@@ -12,12 +12,14 @@ import tempfile
 from pathlib import Path
 
 from deploy.ansible import environment, group_hosts, inventory_list, tool
+from deploy.credentials import CONSUL_API, NOMAD_API, VM_CA_FILE
 
-# One line of JSON per endpoint; a dead agent prints null.
+# One line of JSON per endpoint; a dead agent prints null. The status endpoints
+# answer without a token, over TLS only: curl checks them against the cluster CA.
 _PROBE = " ; ".join(
-    f"printf '%s\\n' \"$(curl -sf --max-time 3 http://127.0.0.1:{port}/v1/status/{what}"
+    f"printf '%s\\n' \"$(curl -sf --max-time 3 --cacert {VM_CA_FILE} {api}/v1/status/{what}"
     ' || echo null)"'
-    for port in (8500, 4646)
+    for api in (CONSUL_API, NOMAD_API)
     for what in ("leader", "peers")
 )
 
