@@ -130,12 +130,18 @@ def evaluate(docs: dict[str, Probe | None], target: Target) -> list[str]:
 
 
 def probe(executor: Executor, target: Target, stats_port: int = 8404) -> dict[str, Probe | None]:
-    """Run the health probe on every VM at once."""
+    """Run the health probe on every VM at once, with the management tokens on its stdin."""
+    creds = target.credentials
+    tokens = probes.health_input(
+        creds.consul_token if creds else "", creds.nomad_token if creds else ""
+    )
 
     def one(vm_name: str) -> Probe | None:
         vm = target.vm(vm_name)
         stats_url = f"http://{vm.address}:{stats_port}/stats;csv"
-        done = run(executor, vm, probes.health_command(target.vip, stats_url), timeout=15)
+        done = run(
+            executor, vm, probes.health_command(target.vip, stats_url), timeout=15, stdin=tokens
+        )
         if done.returncode != 0:
             return None
         try:

@@ -4,6 +4,10 @@
 name as leader and whether it holds the floating IP. `HEALTH` prints one JSON
 document with everything `health.py` judges. Both talk only to local agents, so
 they see the cluster the way that VM sees it.
+
+The agents answer over TLS only: both programs trust the VM's copy of the cluster
+CA. The status endpoints need no token; `HEALTH` reads the management tokens as
+one JSON line on its stdin, so they never appear on a command line in a VM.
 """
 
 from __future__ import annotations
@@ -11,12 +15,27 @@ from __future__ import annotations
 import json
 from typing import Any
 
-_COMMON = r"""
-import json, socket, sys, time, urllib.error, urllib.request
+from deploy.credentials import CONSUL_API, NOMAD_API, VM_CA_FILE
 
-def fetch(url, timeout):
+_COMMON = (
+    f"""
+CONSUL_API, NOMAD_API, CA_FILE = {CONSUL_API!r}, {NOMAD_API!r}, {VM_CA_FILE!r}
+"""
+    + r"""
+import json, socket, ssl, sys, time, urllib.error, urllib.request
+
+def tls():
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as answer:
+        return ssl.create_default_context(cafile=CA_FILE)
+    except OSError:  # no CA on this VM: every HTTPS call fails, and says so
+        return ssl.create_default_context()
+
+TLS = tls()
+
+def fetch(url, timeout, headers=None):
+    request = urllib.request.Request(url, headers=headers or {})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout, context=TLS) as answer:
             return answer.read().decode()
     except urllib.error.HTTPError as exc:
         return exc
@@ -31,6 +50,7 @@ def holds(vip):
     return any("/32 host LOCAL" in line and prev.split()[-1] == vip
                for prev, line in zip(lines, lines[1:]))
 """
+)
 
 SAMPLER = (
     _COMMON
@@ -60,8 +80,8 @@ stop_at = time.monotonic() + lifetime
 while time.monotonic() < stop_at:
     began = time.monotonic()
     print(json.dumps({
-        "consul": leader("http://127.0.0.1:8500/v1/status/leader"),
-        "nomad": leader("http://127.0.0.1:4646/v1/status/leader"),
+        "consul": leader(CONSUL_API + "/v1/status/leader"),
+        "nomad": leader(NOMAD_API + "/v1/status/leader"),
         "vip": holds(vip),
     }), flush=True)
     time.sleep(max(0.0, period - (time.monotonic() - began)))
@@ -71,8 +91,8 @@ while time.monotonic() < stop_at:
 HEALTH = (
     _COMMON
     + r"""
-def api(url):
-    body = fetch(url, 3)
+def api(url, headers):
+    body = fetch(url, 3, headers)
     if body is None or isinstance(body, Exception):
         return {"error": str(body) if body is not None else "no answer"}
     try:
@@ -99,14 +119,21 @@ def haproxy_csv(stats_url):
         return body if isinstance(body, str) else None
 
 vip, stats_url = sys.argv[1], sys.argv[2]
-consul, nomad = "http://127.0.0.1:8500", "http://127.0.0.1:4646"
+tokens = json.loads(sys.stdin.readline() or "{}")
+
+def consul(path):
+    return api(CONSUL_API + path, {"X-Consul-Token": tokens.get("consul", "")})
+
+def nomad(path):
+    return api(NOMAD_API + path, {"X-Nomad-Token": tokens.get("nomad", "")})
+
 print(json.dumps({
-    "consul_raft": api(consul + "/v1/operator/raft/configuration"),
-    "consul_critical": api(consul + "/v1/health/state/critical"),
-    "nomad_raft": api(nomad + "/v1/operator/raft/configuration"),
-    "nomad_nodes": api(nomad + "/v1/nodes"),
-    "nomad_jobs": api(nomad + "/v1/jobs"),
-    "nomad_allocs": api(nomad + "/v1/allocations"),
+    "consul_raft": consul("/v1/operator/raft/configuration"),
+    "consul_critical": consul("/v1/health/state/critical"),
+    "nomad_raft": nomad("/v1/operator/raft/configuration"),
+    "nomad_nodes": nomad("/v1/nodes"),
+    "nomad_jobs": nomad("/v1/jobs"),
+    "nomad_allocs": nomad("/v1/allocations"),
     "haproxy": haproxy_csv(stats_url),
     "vip": holds(vip),
 }))
@@ -119,7 +146,13 @@ def sampler_command(vip: str, period: float, lifetime: float) -> list[str]:
 
 
 def health_command(vip: str, stats_url: str) -> list[str]:
+    """Run with `health_input(...)` on stdin."""
     return ["python3", "-c", HEALTH, vip, stats_url]
+
+
+def health_input(consul_token: str, nomad_token: str) -> str:
+    """The stdin of `health_command`: the tokens its API calls send."""
+    return json.dumps({"consul": consul_token, "nomad": nomad_token}) + "\n"
 
 
 def parse_sample(line: str) -> dict[str, Any] | None:

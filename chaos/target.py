@@ -2,7 +2,8 @@
 
 The lab is described by `python -m lab status --json`; a real cluster by its Ansible
 inventory (`--inventory PATH`), read with `ansible-inventory` as every lane reads it
-(group_vars and Vault files alike).
+(group_vars and Vault files alike). Either way the target carries the cluster's API
+credentials (deploy.credentials), which the health probe hands to the VMs.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from urllib.parse import urlsplit
 
 from deploy import DeployError
 from deploy.ansible import group_hosts, inventory_list
+from deploy.credentials import Credentials, CredentialsError, for_inventory, load
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -53,6 +55,7 @@ class Target:
     lab: str | None = None  # lab name when the target is the lab
     ssh: Ssh | None = None  # set for real VMs
     provider_container: str | None = None  # the lab's provider (RabbitMQ, MinIO)
+    credentials: Credentials | None = None  # CA and ACL tokens; None: calls go anonymous
 
     def vm(self, name: str) -> VM:
         for vm in self.vms:
@@ -77,7 +80,7 @@ def _endpoint(url: str | None, default_port: int) -> tuple[str, int] | None:
     return parts.hostname, parts.port or default_port
 
 
-def from_lab_status(status: dict[str, Any]) -> Target:
+def from_lab_status(status: dict[str, Any], credentials: Credentials | None = None) -> Target:
     """Build the target from the JSON of `python -m lab status --json`."""
     try:
         vms = tuple(VM(n["name"], n["address"], n["container"]) for n in status["nodes"])
@@ -95,6 +98,7 @@ def from_lab_status(status: dict[str, Any]) -> Target:
         amqp=_endpoint(provider.get("rabbitmq", {}).get("url"), 5672),
         lab=lab,
         provider_container=provider.get("container") or f"{lab}-provider",
+        credentials=credentials,
     )
 
 
@@ -118,9 +122,16 @@ def lab_target(name: str | None = None) -> Target:
             f"or give --inventory: {done.stderr.strip()[-400:]}"
         )
     try:
-        return from_lab_status(json.loads(done.stdout))
+        status = json.loads(done.stdout)
     except ValueError as exc:
         raise TargetError(f"`python -m lab status --json` printed no JSON: {exc}") from exc
+    try:
+        credentials = for_inventory(Path(status["inventory"]))
+    except (KeyError, TypeError) as exc:
+        raise TargetError(f"`python -m lab status --json` lacks {exc}; is the lab up?") from exc
+    except DeployError as exc:
+        raise TargetError(f"the lab's API credentials: {exc}") from exc
+    return from_lab_status(status, credentials)
 
 
 def from_inventory(path: Path) -> Target:
@@ -142,6 +153,10 @@ def from_inventory(path: Path) -> Target:
     vms = tuple(VM(n, hostvars.get(n, {}).get("ansible_host", n)) for n in names)
     options = shlex.split(first.get("ansible_ssh_common_args", ""))
     options += shlex.split(first.get("ansible_ssh_extra_args", ""))
+    try:
+        credentials = load(first, path)
+    except CredentialsError as exc:
+        raise TargetError(f"inventory {path}: {exc}") from exc
     port = first.get("ansible_port")
     if port:
         options += ["-p", str(port)]
@@ -158,4 +173,5 @@ def from_inventory(path: Path) -> Target:
         amqp=_endpoint(first.get("imgcloud_amqp_url"), 5672),
         lab=None,  # an inventory is always reached over SSH, even the lab's own
         ssh=ssh,
+        credentials=credentials,
     )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from chaos.remote import DockerExec, SshExec
@@ -61,9 +63,18 @@ def test_a_status_without_nodes_says_so():
         from_lab_status({"url": "http://x/", "vip": "x"})
 
 
+def _secrets(folder: Path) -> None:
+    """What the first deployment leaves in the inventory's secrets folder."""
+    (folder / "tls").mkdir(parents=True)
+    (folder / "tls" / "ca.pem").write_text("-----BEGIN CERTIFICATE-----\n")
+    for name in ("consul-management", "nomad-management", "nomad-deploy"):
+        (folder / f"{name}.token").write_text(f"{name}-token\n")
+
+
 def test_an_inventory_gives_hosts_vip_and_ssh_through_the_bastion(tmp_path):
     path = tmp_path / "hosts.yml"
     path.write_text(INVENTORY)
+    _secrets(tmp_path / "secrets")
     target = from_inventory(path)
     assert target.names() == ["web1", "web2"] and target.lab is None
     assert (target.vip, target.url) == ("192.168.10.50", "http://192.168.10.50/")
@@ -71,6 +82,26 @@ def test_an_inventory_gives_hosts_vip_and_ssh_through_the_bastion(tmp_path):
     argv = SshExec(target.ssh).argv(target.vm("web2"), ["systemctl", "stop", "consul"])
     assert argv[-2:] == ["debian@192.168.10.12", "sudo -n systemctl stop consul"]
     assert "ProxyCommand=ssh -W %h:%p debian@203.0.113.5" in argv and "/keys/id" in argv
+
+
+def test_an_inventory_brings_its_clusters_api_credentials(tmp_path):
+    path = tmp_path / "hosts.yml"
+    path.write_text(INVENTORY)
+    _secrets(tmp_path / "secrets")
+    credentials = from_inventory(path).credentials
+    assert credentials is not None
+    assert credentials.ca_file == tmp_path / "secrets" / "tls" / "ca.pem"
+    assert (credentials.consul_token, credentials.nomad_token) == (
+        "consul-management-token",
+        "nomad-management-token",
+    )
+
+
+def test_an_inventory_without_its_secrets_is_refused(tmp_path):
+    path = tmp_path / "hosts.yml"
+    path.write_text(INVENTORY)
+    with pytest.raises(TargetError, match=r"ca\.pem does not exist"):
+        from_inventory(path)
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,41 @@
+"""The programs the suite runs on the VMs: valid Python that reads its tokens from stdin."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from chaos import probes
+
+
+@pytest.mark.parametrize("name", ["SAMPLER", "HEALTH"])
+def test_the_vm_programs_compile(name: str) -> None:
+    compile(getattr(probes, name), f"<{name}>", "exec")
+
+
+@pytest.mark.parametrize("name", ["SAMPLER", "HEALTH"])
+def test_the_vm_programs_call_the_agents_over_https_with_the_vms_ca(name: str) -> None:
+    program = getattr(probes, name)
+    assert "https://127.0.0.1:8501" in program and "https://127.0.0.1:4646" in program
+    assert "/etc/imgcloud/tls/ca.pem" in program
+    assert "http://127.0.0.1:8500" not in program
+
+
+def test_the_health_probe_takes_its_tokens_on_stdin_not_argv() -> None:
+    command = probes.health_command("192.0.2.1", "http://127.0.0.1:1/stats;csv")
+    assert not any("secret" in arg for arg in command)
+    # Here, with no agent to ask, every API answer is an error and the tokens parse.
+    done = subprocess.run(
+        [sys.executable, *command[1:]],
+        input=probes.health_input("secret-consul", "secret-nomad"),
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    )
+    doc = json.loads(done.stdout)
+    assert doc["vip"] is False and doc["haproxy"] is None
+    assert all("error" in doc[key] for key in ("consul_raft", "nomad_jobs", "nomad_nodes"))
