@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from loadbench import workers
-from loadbench.nomad import Nomad
+from loadbench.nomad import Nomad, NomadError
 from loadbench.target import Target
 
 
@@ -96,8 +96,12 @@ class RunContext:
         self.containers = started_at(self._lab_containers())
         self.baseline_busy_percent = busy_percent_over(BASELINE_S)
         if self.target.lab and self.target.nodes:
-            self.nomad = Nomad.for_nodes([n.address for n in self.target.nodes])
-            self.workers_before = workers.snapshot(lab_name(), self.nomad)
+            try:
+                self.nomad = Nomad.for_target(self.target)
+            except NomadError as error:  # no credentials: the run goes on without this figure
+                self.workers_before = f"worker metrics unreadable: {error}"
+            else:
+                self.workers_before = workers.snapshot(lab_name(), self.nomad)
         self.lab_cpu = container_cpu_ns(self._all_lab_containers())
         self.children_cpu = _children_cpu_s()
         self.ticks = cpu_ticks()

@@ -1,20 +1,31 @@
 """Just enough of Nomad's HTTP API to run the worker job on fewer VMs and back.
 
 https://developer.hashicorp.com/nomad/api-docs/jobs (read job, scale, allocations,
-latest deployment). Nomad listens on every VM's private address at 4646; for real VMs
-behind a bastion, tunnel it (`ssh -L 4646:<vm>:4646 bastion`) and give NOMAD_ADDR.
+latest deployment). Nomad answers HTTPS on every VM's private address at 4646, with a
+certificate of the cluster CA and ACLs: the bench verifies it with the CA from the
+inventory's secrets folder and calls with the deploy token (deploy.credentials), which
+may read and scale jobs and nothing else. For real VMs behind a bastion, tunnel it
+(`ssh -L 4646:<vm>:4646 bastion`) and give NOMAD_ADDR=https://127.0.0.1:4646 (the
+certificate names 127.0.0.1). NOMAD_ADDR, NOMAD_TOKEN and NOMAD_CACERT override, as
+they do for the `nomad` command.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import ssl
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
+
+from deploy import DeployError
+from deploy.credentials import NOMAD_HTTP_PORT, Credentials, for_inventory
+from loadbench.target import Target
 
 
 class NomadError(RuntimeError):
@@ -33,17 +44,40 @@ class Placement:
 class Nomad:
     """A Nomad HTTP client that tries each known address in turn."""
 
-    def __init__(self, addresses: Sequence[str], token: str | None = None) -> None:
+    def __init__(
+        self, addresses: Sequence[str], token: str | None = None, ca_file: Path | None = None
+    ) -> None:
         if not addresses:
             raise NomadError("no Nomad address: give NOMAD_ADDR or a target with nodes")
         self.addresses = list(addresses)
-        self.token = token or os.environ.get("NOMAD_TOKEN") or None
+        self.token = os.environ.get("NOMAD_TOKEN") or token or None
+        ca = os.environ.get("NOMAD_CACERT") or ca_file
+        try:
+            self.tls = ssl.create_default_context(cafile=str(ca) if ca else None)
+        except (OSError, ssl.SSLError) as error:
+            raise NomadError(f"cannot read the cluster CA {ca}: {error}") from error
 
     @classmethod
-    def for_nodes(cls, node_addresses: Sequence[str]) -> Nomad:
+    def for_nodes(cls, node_addresses: Sequence[str], credentials: Credentials | None) -> Nomad:
+        """Every VM's API, checked against the cluster CA, called with the deploy token."""
+        token = credentials.nomad_deploy_token if credentials else None
+        ca_file = credentials.ca_file if credentials else None
         if os.environ.get("NOMAD_ADDR"):
-            return cls([os.environ["NOMAD_ADDR"].rstrip("/")])
-        return cls([f"http://{address}:4646" for address in node_addresses])
+            return cls([os.environ["NOMAD_ADDR"].rstrip("/")], token, ca_file)
+        addresses = [f"https://{address}:{NOMAD_HTTP_PORT}" for address in node_addresses]
+        return cls(addresses, token, ca_file)
+
+    @classmethod
+    def for_target(cls, target: Target) -> Nomad:
+        """The target's Nomad, with the credentials of its inventory (lab or given)."""
+        credentials = None
+        if target.inventory is not None:
+            try:
+                credentials = for_inventory(target.inventory)
+            except DeployError as error:
+                if not (os.environ.get("NOMAD_TOKEN") and os.environ.get("NOMAD_CACERT")):
+                    raise NomadError(f"{error} (or give NOMAD_TOKEN and NOMAD_CACERT)") from error
+        return cls.for_nodes([node.address for node in target.nodes], credentials)
 
     def call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
         errors = []
@@ -56,7 +90,7 @@ class Nomad:
                 | ({"X-Nomad-Token": self.token} if self.token else {}),
             )
             try:
-                with urllib.request.urlopen(request, timeout=10) as answer:
+                with urllib.request.urlopen(request, timeout=10, context=self.tls) as answer:
                     text = answer.read().decode()
                     return json.loads(text) if text else None
             except urllib.error.HTTPError as error:

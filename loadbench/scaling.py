@@ -92,7 +92,7 @@ def run(
         raise NomadError("scaling needs the cluster's nodes: use the lab or give --inventory")
     if any(n < 1 or n > len(target.nodes) for n in counts):
         raise ValueError(f"worker VM counts {counts} must lie within 1..{len(target.nodes)}")
-    nomad = Nomad.for_nodes([node.address for node in target.nodes])
+    nomad = Nomad.for_target(target)
     original = nomad.group_count(WORKER_JOB, WORKER_GROUP)
     speed = raw.measure(bench.mix_weights(load.mix), repeats=repeats)
     steps: list[dict[str, Any]] = []

@@ -42,6 +42,7 @@ class Target:
     source: str  # "url", "inventory <path>" or "lab <name>"
     nodes: tuple[Node, ...] = field(default=())
     lab: bool = False
+    inventory: Path | None = None  # where the cluster's API credentials come from
 
     @property
     def host(self) -> str:
@@ -107,7 +108,8 @@ def from_lab() -> Target:
         for node in status.get("nodes", [])
     )
     name = os.environ.get("IMGCLOUD_LAB_NAME", "imgcloud")
-    return Target(normalise_url(status["url"]), f"lab {name}", nodes, lab=True)
+    inventory = Path(status["inventory"]) if status.get("inventory") else None
+    return Target(normalise_url(status["url"]), f"lab {name}", nodes, lab=True, inventory=inventory)
 
 
 def from_inventory(path: Path) -> Target:
@@ -127,4 +129,4 @@ def from_inventory(path: Path) -> Target:
         raise TargetError(f"inventory {path} sets no imgcloud_vip for the hosts of group cluster")
     nodes = tuple(Node(n, str(hostvars.get(n, {}).get("ansible_host", n))) for n in names)
     lab = bool(first.get("imgcloud_lab", False))
-    return Target(f"http://{vip}/", f"inventory {path}", nodes, lab=lab)
+    return Target(f"http://{vip}/", f"inventory {path}", nodes, lab=lab, inventory=path)

@@ -31,6 +31,7 @@ def test_inventory_gives_the_floating_ip_and_cluster_hosts(tmp_path: Path) -> No
     target = from_inventory(path)
     assert target.url == "http://10.1.2.100/"
     assert [n.address for n in target.nodes] == ["10.1.2.11", "10.1.2.12", "10.1.2.13"]
+    assert target.inventory == path  # where the bench finds the cluster's CA and token
 
 
 def test_inventory_without_vip_is_refused(tmp_path: Path) -> None:

@@ -1,0 +1,131 @@
+"""The bench's Nomad client: HTTPS checked against the cluster CA, the deploy token sent.
+
+A one-route HTTPS server on loopback with a throwaway CA (made with openssl) stands in
+for Nomad: only the client's TLS and headers are under test here.
+"""
+
+from __future__ import annotations
+
+import http.server
+import json
+import ssl
+import subprocess
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from deploy.credentials import Credentials
+from loadbench.nomad import Nomad, NomadError
+
+
+def _openssl(*args: str) -> None:
+    subprocess.run(["openssl", *args], check=True, capture_output=True)
+
+
+def _ca(folder: Path, name: str) -> tuple[Path, Path]:
+    cert, key = folder / f"{name}.pem", folder / f"{name}-key.pem"
+    _openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+             "-keyout", str(key), "-out", str(cert), "-days", "1", "-subj", f"/CN={name}",
+             "-addext", "basicConstraints=critical,CA:TRUE",
+             "-addext", "keyUsage=critical,keyCertSign,cRLSign")  # fmt: skip
+    return cert, key
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """A cluster CA, a server certificate for 127.0.0.1 it signed, and a stranger CA."""
+    folder = tmp_path_factory.mktemp("pki")
+    ca, ca_key = _ca(folder, "ca")
+    stranger, _ = _ca(folder, "stranger")
+    csr, key, cert = folder / "server.csr", folder / "server-key.pem", folder / "server.pem"
+    _openssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+             "-keyout", str(key), "-out", str(csr), "-subj", "/CN=server.global.nomad")  # fmt: skip
+    ext = folder / "san.ext"
+    ext.write_text("subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:server.global.nomad\n")
+    _openssl("x509", "-req", "-in", str(csr), "-CA", str(ca), "-CAkey", str(ca_key),
+             "-CAcreateserial", "-out", str(cert), "-days", "1", "-extfile", str(ext))  # fmt: skip
+    return {"ca": ca, "stranger": stranger, "cert": cert, "key": key}
+
+
+class _Handler(http.server.BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        if self.headers.get("X-Nomad-Token") != "deploy":
+            self.send_response(403)
+            self.end_headers()
+            self.wfile.write(b"Permission denied")
+            return
+        body = json.dumps({"ID": self.path.rsplit("/", 1)[-1]}).encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def fake_nomad(pki: dict[str, Path]) -> Iterator[str]:
+    """https://127.0.0.1:<port> serving GET /v1/job/<id> to the deploy token only."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(pki["cert"], pki["key"])
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"https://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture(autouse=True)
+def _no_nomad_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("NOMAD_ADDR", "NOMAD_TOKEN", "NOMAD_CACERT"):
+        monkeypatch.delenv(name, raising=False)
+
+
+def test_every_vm_is_asked_over_https_with_the_deploy_token(pki: dict[str, Path]) -> None:
+    credentials = Credentials(pki["ca"], "consul-mgmt", "nomad-mgmt", "deploy")
+    nomad = Nomad.for_nodes(["10.1.2.11", "10.1.2.12"], credentials)
+    assert nomad.addresses == ["https://10.1.2.11:4646", "https://10.1.2.12:4646"]
+    assert nomad.token == "deploy"
+
+
+def test_nomad_environment_overrides_address_token_and_ca(
+    monkeypatch: pytest.MonkeyPatch, pki: dict[str, Path], fake_nomad: str
+) -> None:
+    monkeypatch.setenv("NOMAD_ADDR", fake_nomad + "/")
+    monkeypatch.setenv("NOMAD_TOKEN", "deploy")
+    monkeypatch.setenv("NOMAD_CACERT", str(pki["ca"]))
+    wrong = Credentials(pki["stranger"], "c", "n", "not-the-deploy-token")
+    nomad = Nomad.for_nodes(["10.1.2.11"], wrong)
+    assert nomad.addresses == [fake_nomad]
+    assert nomad.job("imgcloud-worker") == {"ID": "imgcloud-worker"}
+
+
+def test_the_client_trusts_the_cluster_ca_and_sends_the_token(
+    pki: dict[str, Path], fake_nomad: str
+) -> None:
+    nomad = Nomad([fake_nomad], "deploy", pki["ca"])
+    assert nomad.job("imgcloud-worker") == {"ID": "imgcloud-worker"}
+
+
+def test_a_server_the_ca_did_not_sign_gets_no_request(
+    pki: dict[str, Path], fake_nomad: str
+) -> None:
+    nomad = Nomad([fake_nomad], "deploy", pki["stranger"])
+    with pytest.raises(NomadError, match="CERTIFICATE_VERIFY_FAILED"):
+        nomad.job("imgcloud-worker")
+
+
+def test_a_missing_ca_file_is_named(tmp_path: Path) -> None:
+    with pytest.raises(NomadError, match="cannot read the cluster CA"):
+        Nomad(["https://10.1.2.11:4646"], "deploy", tmp_path / "ca.pem")
+
+
+def test_a_refused_token_is_an_error_at_once(pki: dict[str, Path], fake_nomad: str) -> None:
+    nomad = Nomad([fake_nomad], "someone-else", pki["ca"])
+    with pytest.raises(NomadError, match="HTTP 403"):
+        nomad.job("imgcloud-worker")
