@@ -1,7 +1,10 @@
 """Talking to the Consul and Nomad agents of a VM through testinfra.
 
-Every call runs `curl` against the agent's HTTP API on the VM's loopback, over
-the SSH connection testinfra keeps open (through the bastion).
+Every call runs `curl` against the agent's HTTPS API on the VM's loopback, over
+the SSH connection testinfra keeps open (through the bastion). curl checks the
+agent's certificate against the VM's copy of the cluster CA and sends the
+management token the session found on the controller (`authorise`, called by the
+lane's `vms` fixture); the status endpoints need none.
 """
 
 from __future__ import annotations
@@ -12,22 +15,37 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from deploy.credentials import CONSUL_API, NOMAD_API, VM_CA_FILE, Credentials
+
 T = TypeVar("T")
+
+# Agent name -> management token, for the session's cluster.
+_TOKENS: dict[str, str] = {}
+
+
+def authorise(credentials: Credentials) -> None:
+    """Call the agents with this cluster's management tokens from now on."""
+    _TOKENS.update(consul=credentials.consul_token, nomad=credentials.nomad_token)
 
 
 @dataclass(frozen=True)
 class Agent:
     name: str  # also its systemd unit and its binary
-    http_port: int
+    api: str  # https://127.0.0.1:<port>, as the VM itself reaches it
+    token_header: str
     config: str  # the folder `validate` checks
 
     def __str__(self) -> str:
         return self.name
 
+    def curl(self, path: str, timeout: float = 5, token: bool = True) -> str:
+        """The curl command line on the VM for a GET of `path`, with the token."""
+        header = f" -H '{self.token_header}: {_TOKENS[self.name]}'" if token else ""
+        return f"curl -sf --max-time {timeout:g} --cacert {VM_CA_FILE}{header} '{self.api}{path}'"
+
     def get(self, host: Any, path: str) -> Any:
         """GET the agent's API on the VM; raises if the agent does not answer."""
-        out = host.check_output(f"curl -sf --max-time 5 http://127.0.0.1:{self.http_port}{path}")
-        return json.loads(out)
+        return json.loads(host.check_output(self.curl(path)))
 
     def leader(self, host: Any) -> str | None:
         """The leader's RPC address this agent knows of, None when none (or no answer).
@@ -35,8 +53,7 @@ class Agent:
         `stale` makes a Nomad follower answer from its own Raft state instead of
         forwarding the question to the leader it knew (which may be gone).
         """
-        url = f"http://127.0.0.1:{self.http_port}/v1/status/leader?stale"
-        cmd = host.run(f"curl -sf --max-time 2 '{url}'")
+        cmd = host.run(self.curl("/v1/status/leader?stale", timeout=2, token=False))
         if cmd.rc != 0:
             return None
         return json.loads(cmd.stdout) or None
@@ -50,8 +67,8 @@ class Agent:
         return str(member.get("Node") or member["Name"]).split(".")[0]
 
 
-CONSUL = Agent("consul", 8500, "/etc/consul.d")
-NOMAD = Agent("nomad", 4646, "/etc/nomad.d")
+CONSUL = Agent("consul", CONSUL_API, "X-Consul-Token", "/etc/consul.d")
+NOMAD = Agent("nomad", NOMAD_API, "X-Nomad-Token", "/etc/nomad.d")
 AGENTS = [CONSUL, NOMAD]
 
 

@@ -1,10 +1,32 @@
-"""The infra lane's own reporting: measured leader election times."""
+"""The infra lane's API credentials and its own reporting: measured leader election times."""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
+import agents
 import pytest
 
+from deploy.credentials import Credentials, CredentialsError, for_inventory
+
 ELECTIONS = pytest.StashKey[dict[str, float]]()
+
+
+@pytest.fixture(scope="session")
+def credentials(cluster_inventory: Path) -> Credentials:
+    """The cluster CA and ACL tokens of the inventory under test (on the controller)."""
+    try:
+        return for_inventory(cluster_inventory)
+    except CredentialsError as exc:
+        pytest.fail(str(exc))
+
+
+@pytest.fixture(scope="session")
+def vms(vms: dict[str, Any], credentials: Credentials) -> dict[str, Any]:
+    """tests/conftest.py's VMs, with agents.py calling their APIs with the cluster's tokens."""
+    agents.authorise(credentials)
+    return vms
 
 
 @pytest.fixture

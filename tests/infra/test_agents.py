@@ -9,13 +9,13 @@ from agents import AGENTS, CONSUL, NOMAD, Agent
 
 pytestmark = pytest.mark.lab
 
-# Consul gossips and serves RPC on the private address, answers HTTP and DNS on
+# Consul gossips and serves RPC on the private address, answers HTTPS and DNS on
 # loopback only; Nomad listens everywhere and advertises the private address.
 SOCKETS = [
     (CONSUL, "tcp://{address}:8300"),
     (CONSUL, "tcp://{address}:8301"),
     (CONSUL, "udp://{address}:8301"),
-    (CONSUL, "tcp://127.0.0.1:8500"),
+    (CONSUL, "tcp://127.0.0.1:8501"),
     (CONSUL, "udp://127.0.0.1:8600"),
     (CONSUL, "tcp://127.0.0.1:8600"),
     (NOMAD, "tcp://4646"),
@@ -23,6 +23,9 @@ SOCKETS = [
     (NOMAD, "tcp://4648"),
     (NOMAD, "udp://4648"),
 ]
+
+# Plain HTTP is gone: Consul's HTTP port is closed on every address (issue #8).
+CLOSED = ["tcp://127.0.0.1:8500", "tcp://0.0.0.0:8500", "tcp://{address}:8500"]
 
 # A DNS A query to 127.0.0.1:8600 with nothing but Python; prints the answer count.
 DNS_ANSWER_COUNT = """
@@ -70,6 +73,11 @@ def test_port_listens(vm: Any, private_address: str, agent: Agent, spec: str) ->
     assert vm.socket(spec.format(address=private_address)).is_listening
 
 
+@pytest.mark.parametrize("spec", CLOSED)
+def test_consul_plain_http_port_is_closed(vm: Any, private_address: str, spec: str) -> None:
+    assert not vm.socket(spec.format(address=private_address)).is_listening
+
+
 @pytest.mark.parametrize("agent", AGENTS, ids=str)
 def test_config_is_valid(vm: Any, agent: Agent) -> None:
     vm.run_expect([0], VALIDATE[agent])
@@ -87,8 +95,9 @@ def test_nomad_gossip_is_encrypted_with_one_key(vm: Any, cluster_names: list[str
     assert list(keys.values()) == [len(cluster_names)]
 
 
-def test_consul_answers_dns_on_8600(vm: Any, cluster_names: list[str]) -> None:
-    # consul.service.consul has an A record per server: the kind of lookup
-    # HAProxy's resolvers make on 127.0.0.1:8600.
-    answers = vm.check_output("python3 -c %s consul.service.consul", DNS_ANSWER_COUNT)
-    assert int(answers) == len(cluster_names)
+def test_consul_answers_dns_on_8600_without_a_token(vm: Any, vm_name: str) -> None:
+    # DNS carries no token: the anonymous policy lets it read nodes and the imgcloud-*
+    # services (the lookups HAProxy's resolvers make on 127.0.0.1:8600); each VM's
+    # node record is there even before the service is deployed.
+    answers = vm.check_output("python3 -c %s %s.node.consul", DNS_ANSWER_COUNT, vm_name)
+    assert int(answers) == 1
