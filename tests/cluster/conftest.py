@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
+from deploy.credentials import NOMAD_API, VM_CA_FILE, Credentials, CredentialsError, for_inventory
 from deploy.smoke import SmokeResult, smoke
 
 
@@ -48,13 +49,36 @@ def uploaded(service_url: str) -> SmokeResult:
 
 
 @pytest.fixture(scope="session")
-def nomad_job(vms: dict[str, Any], cluster_names: list[str]) -> Any:
+def credentials(cluster_inventory: Path) -> Credentials:
+    """The cluster CA and ACL tokens of the inventory under test (on the controller)."""
+    try:
+        return for_inventory(cluster_inventory)
+    except CredentialsError as exc:
+        pytest.fail(str(exc))
+
+
+@pytest.fixture(scope="session")
+def nomad_env(credentials: Credentials) -> str:
+    """Environment for the `nomad` command on a VM: HTTPS, the cluster CA, the deploy token
+    (reading and validating jobs is all the tests ask of it)."""
+    return (
+        f"NOMAD_ADDR={NOMAD_API} NOMAD_CACERT={VM_CA_FILE} "
+        f"NOMAD_TOKEN={credentials.nomad_deploy_token}"
+    )
+
+
+@pytest.fixture(scope="session")
+def nomad_job(vms: dict[str, Any], cluster_names: list[str], credentials: Credentials) -> Any:
     """Reads a job from Nomad's API on the first VM: nomad_job('imgcloud-backend')."""
     import json
 
     first = vms[cluster_names[0]]
+    header = f"X-Nomad-Token: {credentials.nomad_deploy_token}"
 
     def read(job_id: str) -> dict[str, Any]:
-        return json.loads(first.check_output(f"curl -fsS http://127.0.0.1:4646/v1/job/{job_id}"))
+        url = f"{NOMAD_API}/v1/job/{job_id}"
+        return json.loads(
+            first.check_output(f"curl -fsS --cacert {VM_CA_FILE} -H %s {url}", header)
+        )
 
     return read

@@ -39,7 +39,7 @@ def test_job_passes_nomad_job_validate(rendered_jobs: Path, nomad: Path, service
     job = rendered_jobs / f"imgcloud-{service}.nomad.hcl"
     proc = subprocess.run(
         [str(nomad), "job", "validate", str(job)],
-        env={**environment(), "NOMAD_ADDR": "http://127.0.0.1:1"},  # offline: no agent
+        env={**environment(), "NOMAD_ADDR": "https://127.0.0.1:1"},  # offline: no agent
         capture_output=True, text=True, check=False,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stdout + proc.stderr
@@ -58,11 +58,12 @@ def test_job_is_nomad_fmt_formatted(rendered_jobs: Path, nomad: Path, service: s
 @pytest.mark.lab
 @pytest.mark.parametrize("service", SERVICES)
 def test_job_validates_against_the_cluster(
-    vms: dict[str, Any], cluster_names: list[str], service: str
+    vms: dict[str, Any], cluster_names: list[str], nomad_env: str, service: str
 ) -> None:
     """The agent validates the task driver's configuration too (the docker driver)."""
     first = vms[cluster_names[0]]
-    result = first.run(f"nomad job validate /etc/imgcloud/jobs/imgcloud-{service}.nomad.hcl")
+    job = f"/etc/imgcloud/jobs/imgcloud-{service}.nomad.hcl"
+    result = first.run(f"env {nomad_env} nomad job validate {job}")
     assert result.rc == 0, result.stdout + result.stderr
     assert "not validated" not in result.stdout + result.stderr
 
