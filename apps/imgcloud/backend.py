@@ -21,6 +21,7 @@ from imgcloud.catalog import MAX_PAGE, Catalog
 from imgcloud.config import Settings
 from imgcloud.formats import CONTENT_TYPES, Rejected, inspect
 from imgcloud.manifest import Manifest, VariantInfo, public_view
+from imgcloud.security_headers import IMAGE_POLICY
 from imgcloud.storage import Storage, StorageUnavailable
 from imgcloud.web import create_service_app, metrics_of
 
@@ -29,8 +30,7 @@ API = "/api/images"
 MULTIPART_OVERHEAD = 64 * 1024
 _SERVABLE_TYPES = set(CONTENT_TYPES.values())
 _BYTES_HEADERS = {
-    "X-Content-Type-Options": "nosniff",
-    "Content-Security-Policy": "default-src 'none'; sandbox",
+    "Content-Security-Policy": IMAGE_POLICY,
     "Cache-Control": "public, max-age=31536000, immutable",
 }
 

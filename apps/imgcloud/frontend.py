@@ -18,15 +18,6 @@ from imgcloud.config import Settings
 from imgcloud.web import create_service_app
 
 STATIC = Path(__file__).resolve().parent / "static"
-PAGE_HEADERS = {
-    "Content-Security-Policy": (
-        "default-src 'self'; img-src 'self' blob: data:; style-src 'self'; "
-        "script-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'none'"
-    ),
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "same-origin",
-    "Cache-Control": "no-cache",
-}
 # Answer headers worth passing back from the backend (hop-by-hop ones are not).
 _PASS_BACK = (
     "content-type",
@@ -69,8 +60,9 @@ def create_app(settings: Settings) -> Quart:
 
     @app.get("/")
     async def index() -> Response:
+        # Security headers come from imgcloud.security_headers, like every answer's.
         response = await send_from_directory(STATIC, "index.html")
-        response.headers.update(PAGE_HEADERS)
+        response.headers["Cache-Control"] = "no-cache"
         return response
 
     @app.get("/config.json")

@@ -1,4 +1,5 @@
-"""What every imgcloud service answers alike: X-Served-By, JSON errors, health and metrics.
+"""What every imgcloud service answers alike: X-Served-By, security headers, JSON errors,
+health and metrics.
 
 ``/healthz`` says the process is alive; ``/readyz`` runs the service's own checks (S3,
 broker, backend) and answers 503 naming what is down; ``/metrics`` is Prometheus text.
@@ -13,6 +14,7 @@ from pathlib import Path
 from quart import Quart, Response, jsonify, request
 from werkzeug.exceptions import HTTPException
 
+from imgcloud import security_headers
 from imgcloud.config import Settings
 from imgcloud.metrics import CONTENT_TYPE, Metrics
 
@@ -38,6 +40,7 @@ def create_service_app(
     metrics = Metrics(name)
     app.extensions["imgcloud_metrics"] = metrics
     readiness = checks or {}
+    security_headers.install(app)
 
     @app.after_request
     async def served_by(response: Response) -> Response:

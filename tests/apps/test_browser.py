@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import apps_samples as samples
@@ -11,7 +12,7 @@ import httpx
 import pytest
 from apps_stack import Stack, finished, upload
 from imgcloud.bench import photo_like
-from playwright.sync_api import Browser, Locator, Page, expect
+from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Locator, Page, expect
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -19,19 +20,67 @@ WAIT_MS = 30_000
 TIMES = "\N{MULTIPLICATION SIGN}"  # the page writes sizes as "160 x 120" with this sign
 
 
+# Runs in the page before its own code: every Content-Security-Policy violation it meets
+# goes to the test (reportViolation) and stays countable in the page (cspViolations).
+WATCH_POLICY = """
+window.cspViolations = [];
+document.addEventListener("securitypolicyviolation", (event) => {
+  const seen = `${event.violatedDirective} blocked ${event.blockedURI || "inline code"}`
+    + ` at ${event.sourceFile || "?"}:${event.lineNumber}`;
+  window.cspViolations.push(seen);
+  window.reportViolation(seen);
+});
+"""
+# What Chromium logs when a policy blocks something or a policy header is malformed.
+POLICY_MESSAGES = ("Content Security Policy", "Permissions-Policy", "Refused to")
+
+
+@dataclass
+class Trouble:
+    """What went wrong in a page: script errors, policy violations, policy console errors."""
+
+    page_errors: list[str] = field(default_factory=list)
+    violations: list[str] = field(default_factory=list)
+    policy_console: list[str] = field(default_factory=list)
+
+    def watch(self, context: BrowserContext, page: Page) -> None:
+        context.expose_function("reportViolation", self._violation)
+        context.add_init_script(WATCH_POLICY)
+        page.on("pageerror", lambda error: self.page_errors.append(str(error)))
+        page.on("console", self._console)
+
+    def _violation(self, seen: str) -> None:
+        self.violations.append(seen)
+
+    def _console(self, message: ConsoleMessage) -> None:
+        if any(part in message.text for part in POLICY_MESSAGES):
+            self.policy_console.append(f"{message.type}: {message.text}")
+
+    def __bool__(self) -> bool:
+        return bool(self.page_errors or self.violations or self.policy_console)
+
+
 @pytest.fixture
-def page(browser: Browser, stack: Stack, tmp_path: Path) -> Iterator[Page]:
+def watched(browser: Browser, stack: Stack, tmp_path: Path) -> Iterator[tuple[Page, Trouble]]:
+    """The page, opened with its errors and policy violations recorded."""
     context = browser.new_context(
         base_url=stack.frontend.url, viewport={"width": 1280, "height": 900}
     )
     page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda error: errors.append(str(error)))
+    trouble = Trouble()
+    trouble.watch(context, page)
     page.goto("/")
-    yield page
+    yield page, trouble
     page.screenshot(path=str(tmp_path / "page.png"), full_page=True)
     context.close()
-    assert not errors, errors
+
+
+@pytest.fixture
+def page(watched: tuple[Page, Trouble]) -> Iterator[Page]:
+    """The page; the test fails if it threw or broke its own security policy."""
+    page, trouble = watched
+    yield page
+    assert not trouble, trouble
 
 
 def card_for(page: Page, filename: str, status: str = "done") -> Locator:
@@ -130,3 +179,76 @@ def test_detail_lists_every_variant_and_delete_removes_the_image(
     expect(detail).to_be_hidden()
     expect(card_for(page, "harbour.jpg")).to_have_count(0)
     assert api.get(f"/api/images/{image_id}").status_code == 404
+
+
+def test_the_page_uploads_under_its_strict_policy_without_a_violation(
+    watched: tuple[Page, Trouble], api: httpx.Client, tmp_path: Path
+) -> None:
+    page, trouble = watched
+    document = page.reload()
+    assert document is not None
+    policy = document.headers["content-security-policy"]
+    assert "script-src 'self'" in policy and "unsafe-" not in policy, policy
+    photo = tmp_path / "policy-check.jpg"
+    photo.write_bytes(photo_like(1200, 900, seed=11))
+    page.get_by_test_id("file-input").set_input_files(str(photo))
+    thumbnail_shows(page, photo.name)
+    card_for(page, photo.name).click()
+    shown = "() => document.getElementById('detail-image').naturalWidth > 0"
+    page.wait_for_function(shown, timeout=WAIT_MS)
+    assert page.evaluate("window.cspViolations") == []
+    assert not trouble, trouble
+
+
+# Code the policy must stop, each as the page would meet it if someone slipped it in.
+BLOCKED = {
+    "inline-script": """() => {
+        const script = document.createElement("script");
+        script.textContent = "window.smuggled = true";
+        document.body.append(script);
+    }""",
+    "inline-style": """() => {
+        const style = document.createElement("style");
+        style.textContent = "body { display: none }";
+        document.head.append(style);
+    }""",
+    # Later, not in the test's own call: Playwright's evaluate may itself use eval.
+    "eval": """() => setTimeout(() => {
+        try { window.smuggled = eval("true"); } catch (error) { /* blocked and reported */ }
+    })""",
+    "foreign-script": """() => {
+        const script = document.createElement("script");
+        script.src = "http://127.0.0.2:9/evil.js";
+        document.body.append(script);
+    }""",
+    "foreign-image": """() => {
+        document.body.append(Object.assign(new Image(), { src: "http://127.0.0.2:9/x.png" }));
+    }""",
+}
+
+
+@pytest.mark.parametrize("snippet", sorted(BLOCKED))
+def test_the_policy_blocks_and_reports_smuggled_code(
+    watched: tuple[Page, Trouble], snippet: str
+) -> None:
+    page, trouble = watched
+    page.evaluate(BLOCKED[snippet])
+    page.wait_for_function("() => window.cspViolations.length > 0", timeout=WAIT_MS)
+    assert page.evaluate("window.smuggled") is None
+    assert page.evaluate("getComputedStyle(document.body).display") != "none"
+    assert trouble.violations, "the violation reached the test too"
+
+
+def test_another_site_cannot_frame_the_page(browser: Browser, stack: Stack) -> None:
+    context = browser.new_context()
+    host = context.new_page()
+    with host.expect_console_message(
+        predicate=lambda message: (
+            "frame-ancestors" in message.text or "X-Frame-Options" in message.text
+        ),
+        timeout=WAIT_MS,
+    ):
+        host.set_content(f'<iframe src="{stack.frontend.url}/"></iframe>')
+    frame = host.frames[-1]
+    assert frame.evaluate("() => document.getElementById('drop')") is None
+    context.close()
