@@ -136,6 +136,14 @@ def status(state: LabState) -> dict[str, Any]:
             {"name": node.name, "address": node.address, "container": node.container}
             for node in topo.nodes
         ],
+        # Made by the first deployment (roles/cluster_ca, consul, nomad); files only.
+        "secrets": {
+            "folder": str(state.secrets_dir),
+            "ca": str(state.secrets_dir / "tls" / "ca.pem"),
+            "consul_token": str(state.secrets_dir / "consul-management.token"),
+            "nomad_token": str(state.secrets_dir / "nomad-management.token"),
+            "nomad_api": [f"https://{node.address}:4646" for node in topo.nodes],
+        },
         "provider": {
             "address": topo.provider.address,
             "container": topo.provider.container,

@@ -184,6 +184,18 @@ def test_inventory_follows_the_contract(lab: dict[str, Any]) -> None:
     assert hosts["vm1"]["nomad_cgroup_parent"] == f"{lab['name']}-vm1-nomad"
 
 
+def test_status_points_at_the_cluster_secrets_inside_the_lab_state(lab: dict[str, Any]) -> None:
+    # The operator's tokens and the CA live in the lab's private state, where the
+    # inventory tells the roles to make them: never beside the checkout's files.
+    inventory = yaml.safe_load(Path(lab["inventory"]).read_text())["all"]
+    folder = Path(lab["secrets"]["folder"])
+    assert str(folder) == inventory["vars"]["imgcloud_secrets_dir"]
+    assert folder.parent == Path(lab["inventory"]).parent
+    for key in ("ca", "consul_token", "nomad_token"):
+        assert Path(lab["secrets"][key]).parent in (folder, folder / "tls")
+    assert lab["secrets"]["nomad_api"] == [f"https://{n['address']}:4646" for n in lab["nodes"]]
+
+
 def test_status_json_follows_the_contract(lab: dict[str, Any]) -> None:
     assert lab["url"] == f"http://{lab['vip']}/"
     assert lab["bastion"]["port"] == 22 and lab["bastion"]["user"] == "debian"
