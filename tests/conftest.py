@@ -21,6 +21,7 @@ import pytest
 
 from deploy import ROOT, DeployError
 from deploy.ansible import cluster_vars, environment, group_hosts, inventory_list
+from deploy.credentials import Credentials, CredentialsError, for_inventory
 from deploy.health import cluster_problems
 from deploy.hooks import Deployment, ready_problems
 from deploy.target import given_inventory, lab_inventory
@@ -110,6 +111,15 @@ def inventory(pytestconfig: pytest.Config, cluster_inventory: Path) -> Path:
     """The inventory under test, with the whole deployment (cluster and service) ready."""
     deployment = Deployment(cluster_inventory, [], cluster_vars(cluster_inventory))
     return _deployed(pytestconfig, cluster_inventory, lambda: ready_problems(deployment))
+
+
+@pytest.fixture(scope="session")
+def credentials(cluster_inventory: Path) -> Credentials:
+    """The cluster CA and ACL tokens of the inventory under test (on the controller)."""
+    try:
+        return for_inventory(cluster_inventory)
+    except CredentialsError as exc:
+        pytest.fail(str(exc))
 
 
 @pytest.fixture(scope="session")

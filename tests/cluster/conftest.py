@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
-from deploy.credentials import NOMAD_API, VM_CA_FILE, Credentials, CredentialsError, for_inventory
+from deploy.credentials import NOMAD_API, VM_CA_FILE, Credentials
 from deploy.smoke import SmokeResult, smoke
 
 
@@ -46,15 +46,6 @@ def http(service_url: str) -> Iterator[httpx.Client]:
 def uploaded(service_url: str) -> SmokeResult:
     """One picture uploaded through the floating IP, with every variant made."""
     return smoke(service_url)
-
-
-@pytest.fixture(scope="session")
-def credentials(cluster_inventory: Path) -> Credentials:
-    """The cluster CA and ACL tokens of the inventory under test (on the controller)."""
-    try:
-        return for_inventory(cluster_inventory)
-    except CredentialsError as exc:
-        pytest.fail(str(exc))
 
 
 @pytest.fixture(scope="session")

@@ -2,24 +2,14 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import agents
 import pytest
 
-from deploy.credentials import Credentials, CredentialsError, for_inventory
+from deploy.credentials import Credentials
 
 ELECTIONS = pytest.StashKey[dict[str, float]]()
-
-
-@pytest.fixture(scope="session")
-def credentials(cluster_inventory: Path) -> Credentials:
-    """The cluster CA and ACL tokens of the inventory under test (on the controller)."""
-    try:
-        return for_inventory(cluster_inventory)
-    except CredentialsError as exc:
-        pytest.fail(str(exc))
 
 
 @pytest.fixture(scope="session")

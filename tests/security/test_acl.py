@@ -19,8 +19,6 @@ from deploy.credentials import (
     NOMAD_API,
     VM_CA_FILE,
     Credentials,
-    CredentialsError,
-    for_inventory,
 )
 
 pytestmark = pytest.mark.lab
@@ -92,15 +90,6 @@ sock.sendto(query, ("127.0.0.1", 8600))
 reply = sock.recv(4096)
 print(struct.unpack(">H", reply[6:8])[0], reply[3] & 0x0F)
 """
-
-
-@pytest.fixture(scope="session")
-def credentials(cluster_inventory: Path) -> Credentials:
-    """The cluster CA and ACL tokens of the inventory under test (on the controller)."""
-    try:
-        return for_inventory(cluster_inventory)
-    except CredentialsError as exc:
-        pytest.fail(str(exc))
 
 
 def call(

@@ -7,7 +7,6 @@ real VMs behind a bastion as on the lab.
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,8 +16,6 @@ from deploy.credentials import (
     NOMAD_API,
     VM_CA_FILE,
     Credentials,
-    CredentialsError,
-    for_inventory,
 )
 
 pytestmark = pytest.mark.lab
@@ -78,15 +75,6 @@ except socket.timeout:
 except OSError as exc:
     print("io", exc)
 """
-
-
-@pytest.fixture(scope="session")
-def credentials(cluster_inventory: Path) -> Credentials:
-    """The cluster CA and ACL tokens of the inventory under test (on the controller)."""
-    try:
-        return for_inventory(cluster_inventory)
-    except CredentialsError as exc:
-        pytest.fail(str(exc))
 
 
 @pytest.fixture(scope="session")
