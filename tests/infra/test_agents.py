@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import consul_dns
 import pytest
 from agents import AGENTS, CONSUL, NOMAD, Agent
 
@@ -26,20 +27,6 @@ SOCKETS = [
 
 # Plain HTTP is gone: Consul's HTTP port is closed on every address (issue #8).
 CLOSED = ["tcp://127.0.0.1:8500", "tcp://0.0.0.0:8500", "tcp://{address}:8500"]
-
-# A DNS A query to 127.0.0.1:8600 with nothing but Python; prints the answer count.
-DNS_ANSWER_COUNT = """
-import socket, struct, sys
-query = struct.pack(">HHHHHH", 0x1d, 0x0100, 1, 0, 0, 0)
-query += b"".join(bytes([len(p)]) + p.encode() for p in sys.argv[1].split(".")) + b"\\0"
-query += struct.pack(">HH", 1, 1)
-sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-sock.settimeout(3)
-sock.sendto(query, ("127.0.0.1", 8600))
-reply = sock.recv(4096)
-assert reply[:2] == query[:2] and reply[3] & 0x0F == 0, "bad or failed reply"
-print(struct.unpack(">H", reply[6:8])[0])
-"""
 
 VALIDATE = {
     CONSUL: "consul validate /etc/consul.d",
@@ -99,5 +86,4 @@ def test_consul_answers_dns_on_8600_without_a_token(vm: Any, vm_name: str) -> No
     # DNS carries no token: the anonymous policy lets it read nodes and the imgcloud-*
     # services (the lookups HAProxy's resolvers make on 127.0.0.1:8600); each VM's
     # node record is there even before the service is deployed.
-    answers = vm.check_output("python3 -c %s %s.node.consul", DNS_ANSWER_COUNT, vm_name)
-    assert int(answers) == 1
+    assert consul_dns.lookup(vm, f"{vm_name}.node.consul", consul_dns.A) == (1, 0)

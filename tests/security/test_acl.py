@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import consul_dns
 import pytest
 
 from deploy.credentials import (
@@ -76,20 +77,6 @@ DEPLOY_DENIED = [
 NO_DRAIN = json.dumps({"DrainSpec": None, "MarkEligible": False})
 
 APIS = {"consul": (CONSUL_API, "X-Consul-Token"), "nomad": (NOMAD_API, "X-Nomad-Token")}
-
-# An SRV query to Consul's DNS on 127.0.0.1:8600 with nothing but Python; prints the
-# answer count and the response code.
-DNS_SRV = """
-import socket, struct, sys
-query = struct.pack(">HHHHHH", 0x2b, 0x0100, 1, 0, 0, 0)
-query += b"".join(bytes([len(p)]) + p.encode() for p in sys.argv[1].split(".")) + b"\\0"
-query += struct.pack(">HH", 33, 1)
-sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-sock.settimeout(3)
-sock.sendto(query, ("127.0.0.1", 8600))
-reply = sock.recv(4096)
-print(struct.unpack(">H", reply[6:8])[0], reply[3] & 0x0F)
-"""
 
 
 def call(
@@ -191,9 +178,8 @@ def test_status_answers_without_a_token(vm: Any, api: str) -> None:
 
 
 def test_anonymous_dns_finds_the_backends_for_haproxy(vm: Any, inventory: Path) -> None:
-    out = vm.check_output("python3 -c %s imgcloud-backend.service.consul", DNS_SRV)
-    answers, rcode = (int(field) for field in out.split())
-    assert rcode == 0 and answers >= 1, out
+    answers, rcode = consul_dns.lookup(vm, "imgcloud-backend.service.consul", consul_dns.SRV)
+    assert rcode == 0 and answers >= 1
 
 
 def test_anonymous_catalog_shows_only_imgcloud_services(
@@ -210,5 +196,5 @@ def test_anonymous_catalog_shows_only_imgcloud_services(
 
 def test_anonymous_dns_does_not_name_consul_servers(vm: Any) -> None:
     # consul.service.consul is not an imgcloud-* service: anonymous DNS cannot read it.
-    out = vm.check_output("python3 -c %s consul.service.consul", DNS_SRV)
-    assert int(out.split()[0]) == 0, out
+    answers, _ = consul_dns.lookup(vm, "consul.service.consul", consul_dns.SRV)
+    assert answers == 0
