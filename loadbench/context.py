@@ -48,34 +48,31 @@ def busy_percent_over(seconds: float) -> float | None:
     return round(100 * (busy - busy_before) / span, 1) if span else None
 
 
+def docker_inspect(name: str, template: str) -> str | None:
+    """`docker inspect -f template name`, or None when there is no such container."""
+    done = subprocess.run(
+        ["docker", "inspect", "-f", template, name], capture_output=True, text=True, check=False
+    )
+    return done.stdout.strip() if done.returncode == 0 else None
+
+
 def container_cpu_ns(containers: list[str]) -> dict[str, int]:
     """Container name -> CPU ns of its whole cgroup (a lab VM's includes its own containers)."""
     found = {}
     for name in containers:
-        done = subprocess.run(
-            ["docker", "inspect", "-f", "{{.Id}}", name],
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        usage = CPUACCT / "docker" / done.stdout.strip() / "cpuacct.usage"
-        if done.returncode == 0 and usage.is_file():
+        container_id = docker_inspect(name, "{{.Id}}")
+        usage = CPUACCT / "docker" / (container_id or "") / "cpuacct.usage"
+        if container_id and usage.is_file():
             found[name] = int(usage.read_text())
     return found
 
 
 def started_at(containers: list[str]) -> dict[str, str]:
     """Container name -> Docker's State.StartedAt (or a reason it is unknown)."""
-    found = {}
-    for name in containers:
-        done = subprocess.run(
-            ["docker", "inspect", "-f", "{{.State.StartedAt}} {{.State.Status}}", name],
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        found[name] = done.stdout.strip() if done.returncode == 0 else "not found"
-    return found
+    return {
+        name: docker_inspect(name, "{{.State.StartedAt}} {{.State.Status}}") or "not found"
+        for name in containers
+    }
 
 
 @dataclass

@@ -14,15 +14,21 @@ from chaos.plot import plot_experiment
 from chaos.runner import rejudge, subtitle
 
 
-def test_a_journal_reads_back_as_written(tmp_path):
+def journal_of(history):
+    """A journal holding every op, sample and event of a recorded history."""
     journal = Journal()
-    history = vip_failover_history()
     for op in history.ops:
         journal.op(op)
     for sample in history.samples:
         journal.sample(sample)
     for event in history.events:
         journal.event(event.t, event.name, **event.detail)
+    return journal
+
+
+def test_a_journal_reads_back_as_written(tmp_path):
+    history = vip_failover_history()
+    journal = journal_of(history)
     journal.write(tmp_path / "run.jsonl")
     assert read_history(tmp_path / "run.jsonl") == history
 
@@ -70,14 +76,8 @@ def test_the_report_has_the_summary_every_section_and_the_results(tmp_path):
 
 
 def test_a_recorded_run_is_judged_again_from_its_journal(tmp_path):
-    journal = Journal()
     history = vip_failover_history()
-    for op in history.ops:
-        journal.op(op)
-    for sample in history.samples:
-        journal.sample(sample)
-    for event in history.events:
-        journal.event(event.t, event.name, **event.detail)
+    journal = journal_of(history)
     path = tmp_path / "journals" / "kill-vip-holder.jsonl"
     journal.write(path)
     previous = {"fault": "kill vm1", "journal": str(path), "heal_problems": []}
