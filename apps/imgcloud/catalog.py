@@ -26,7 +26,27 @@ class Catalog:
             naming.original_key(manifest.id), original, manifest.original.content_type
         )
         await self.save(manifest)
-        await self.storage.put(naming.index_key(manifest.id), b"", "application/octet-stream")
+        await self.show(manifest.id)
+
+    async def add_once(self, manifest: Manifest, original: bytes) -> Manifest:
+        """Store an upload's original and pending manifest unless they are there already.
+
+        For a retried upload (same idempotency key, same bytes, same id): nothing an
+        earlier attempt wrote is overwritten, so a manifest the worker already made
+        ``done`` stays done. Returns the manifest in force. The index entry is left to
+        :meth:`show`, once the job is safely queued.
+        """
+        await self.storage.put_if_absent(
+            naming.original_key(manifest.id), original, manifest.original.content_type
+        )
+        key = naming.manifest_key(manifest.id)
+        if await self.storage.put_if_absent(key, manifest.to_json(), "application/json"):
+            return manifest
+        return await self.manifest(manifest.id) or manifest
+
+    async def show(self, image_id: str) -> None:
+        """Put the image in the newest-first listing (writing it again is harmless)."""
+        await self.storage.put(naming.index_key(image_id), b"", "application/octet-stream")
 
     async def save(self, manifest: Manifest) -> None:
         await self.storage.put(

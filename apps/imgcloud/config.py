@@ -49,6 +49,7 @@ class Settings:
     backend_url: str = ""
     prefetch: int = 4
     concurrency: int = 2
+    idempotency_ttl: int = 24 * 3600
 
     @property
     def variant_names(self) -> tuple[str, ...]:
@@ -99,6 +100,7 @@ def load(role: str, env: Mapping[str, str] | None = None) -> Settings:
         backend_url=text("BACKEND_URL", "").rstrip("/"),
         prefetch=_positive_int(env, "PREFETCH", 4),
         concurrency=_positive_int(env, "CONCURRENCY", os.cpu_count() or 1),
+        idempotency_ttl=_positive_int(env, "IDEMPOTENCY_TTL", 24 * 3600),
     )
 
 

@@ -1,8 +1,8 @@
 """The manifest: everything known about one image, kept as JSON beside its bytes in S3.
 
 S3 is the only store of metadata. The backend writes a ``pending`` manifest with the
-upload; the worker rewrites it ``done`` with each variant's size, or ``failed`` with
-the reason.
+upload (and the SHA-256 of its bytes); the worker rewrites it ``done`` with each
+variant's size, or ``failed`` with the reason.
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ class Manifest:
     variants: dict[str, VariantInfo] = field(default_factory=dict)
     error: str | None = None
     processed_by: str | None = None
+    sha256: str | None = None  # of the original's bytes; None for images stored before it
 
     def to_json(self) -> bytes:
         return json.dumps(asdict(self), separators=(",", ":")).encode()
@@ -50,6 +51,7 @@ class Manifest:
             variants={name: VariantInfo(**info) for name, info in data["variants"].items()},
             error=data.get("error"),
             processed_by=data.get("processed_by"),
+            sha256=data.get("sha256"),
         )
 
     def done(self, variants: dict[str, VariantInfo], node: str) -> Manifest:
@@ -81,4 +83,6 @@ def public_view(manifest: Manifest, base_url: str) -> dict[str, Any]:
         view["error"] = manifest.error
     if manifest.processed_by:
         view["processed_by"] = manifest.processed_by
+    if manifest.sha256:
+        view["sha256"] = manifest.sha256
     return view

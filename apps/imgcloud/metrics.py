@@ -29,6 +29,11 @@ class Metrics:
             ["reason"],
             registry=r,
         )
+        self.upload_replays = Counter(
+            "imgcloud_upload_replays",
+            "Uploads answered with the image of an earlier attempt with the same Idempotency-Key",
+            registry=r,
+        )
         self.upload_failures = Counter(
             "imgcloud_upload_failures",
             "Uploads answered 503 because S3 or the broker failed, by part",

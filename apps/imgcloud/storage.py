@@ -18,6 +18,10 @@ from botocore.exceptions import BotoCoreError, ClientError
 from imgcloud.config import Settings
 
 _NOT_FOUND = {"404", "NoSuchKey", "NotFound", "NoSuchBucket"}
+# A conditional write that lost: the condition no longer holds (412; NoSuchKey for an
+# If-Match on a key that went away), or another conditional write to the key is in
+# progress (AWS answers 409 then; try again).
+_CONDITION_FAILED = {"412", "PreconditionFailed", "NoSuchKey", "409", "ConditionalRequestConflict"}
 
 
 class StorageUnavailable(Exception):
@@ -60,6 +64,31 @@ class Storage:
         await self._call(
             "put_object", Bucket=self.bucket, Key=key, Body=data, ContentType=content_type
         )
+
+    async def put_if_absent(self, key: str, data: bytes, content_type: str) -> bool:
+        """Create ``key`` only if no object has it (``If-None-Match: *``); False if one does.
+
+        S3 decides atomically, so of two writers racing for one key exactly one wins.
+        """
+        return await self._put_when(key, data, content_type, IfNoneMatch="*")
+
+    async def put_if_unchanged(self, key: str, data: bytes, content_type: str, etag: str) -> bool:
+        """Overwrite ``key`` only while it still has ``etag`` (``If-Match``); else False."""
+        return await self._put_when(key, data, content_type, IfMatch=etag)
+
+    async def _put_when(self, key: str, data: bytes, content_type: str, **condition: str) -> bool:
+        def write() -> bool:
+            try:
+                self._client.put_object(
+                    Bucket=self.bucket, Key=key, Body=data, ContentType=content_type, **condition
+                )
+            except ClientError as exc:
+                if _code(exc) in _CONDITION_FAILED:
+                    return False
+                raise
+            return True
+
+        return await self._run(write)
 
     async def get(self, key: str) -> StoredObject | None:
         def read() -> StoredObject | None:
