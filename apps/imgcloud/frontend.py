@@ -28,7 +28,7 @@ _PASS_BACK = (
     "content-security-policy",
     "x-served-by",
 )
-_PASS_ON = ("content-type", "content-length", "if-none-match", "accept")
+_PASS_ON = ("content-type", "content-length", "if-none-match", "accept", "idempotency-key")
 
 
 def create_app(settings: Settings) -> Quart:

@@ -16,6 +16,7 @@ import io
 import os
 import random
 import time
+import uuid
 from typing import Any
 
 import gevent
@@ -156,7 +157,11 @@ class Uploader(HttpUser):
     def upload(self, photo: images.Photo) -> str:
         files = {"file": (photo.filename, photo.data, "image/jpeg")}
         with self.client.post(
-            "/api/images", files=files, name=f"/api/images [{photo.label}]", catch_response=True
+            "/api/images",
+            files=files,
+            headers={"Idempotency-Key": str(uuid.uuid4())},
+            name=f"/api/images [{photo.label}]",
+            catch_response=True,
         ) as response:
             body = _json(response)
             if response.status_code != 202:

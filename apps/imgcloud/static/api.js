@@ -53,10 +53,14 @@ export const deleteImage = (id) =>
 export const pageConfig = () => call("/config.json");
 
 // POST one file as multipart field "file"; XHR because fetch has no upload progress.
-export function uploadImage(file, onProgress) {
+// `key` goes out as the Idempotency-Key header: sending the same file again with the
+// same key (after a lost answer) gives the same image, never a second one.
+// `json` says whether the answer was JSON, i.e. the service's own, not a gateway's page.
+export function uploadImage(file, onProgress, key) {
   return new Promise((resolve) => {
     const xhr = new XMLHttpRequest();
     xhr.open("POST", "/api/images");
+    if (key) xhr.setRequestHeader("Idempotency-Key", key);
     xhr.upload.addEventListener("progress", (event) => {
       if (event.lengthComputable) onProgress(event.loaded / event.total);
     });
@@ -64,16 +68,19 @@ export function uploadImage(file, onProgress) {
       const node = xhr.getResponseHeader("X-Served-By");
       noteNode(node);
       let body;
+      let json = true;
       try {
         body = JSON.parse(xhr.responseText);
       } catch {
+        json = false;
         body = { error: `the server answered ${xhr.status} ${xhr.statusText}` };
       }
-      resolve({ ok: xhr.status === 202, status: xhr.status, body, node });
+      resolve({ ok: xhr.status === 202, status: xhr.status, body, json, node });
     });
-    xhr.addEventListener("error", () =>
-      resolve({ ok: false, status: 0, body: { error: "the server could not be reached" } }),
-    );
+    const unreachable = () =>
+      resolve({ ok: false, status: 0, body: { error: "the server could not be reached" } });
+    xhr.addEventListener("error", unreachable);
+    xhr.addEventListener("timeout", unreachable);
     const form = new FormData();
     form.append("file", file, file.name);
     xhr.send(form);
