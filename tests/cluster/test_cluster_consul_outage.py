@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cluster_traffic import Traffic
+from traffic import Traffic
 
 from deploy.health import cluster_problems
 from deploy.smoke import SmokeResult, service_problems

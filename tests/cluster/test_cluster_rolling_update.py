@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 from cluster_playbooks import PlaybookResult, run_playbook
-from cluster_traffic import Traffic
+from traffic import Traffic
 
 from deploy import ROOT
 from deploy.image import build_and_push, project_version

@@ -53,10 +53,14 @@ def program(name: str) -> Program:
     if match is None:
         raise ValueError(f"{go_mod} has no 'tool' line naming the package to build")
     package = match.group(1)
-    version = re.search(rf"^\s*(?:require\s+)?{re.escape(package)}\s+(\S+)", text, re.MULTILINE)
-    if version is None:
-        raise ValueError(f"{go_mod} does not require {package}")
-    return Program(name, package, version.group(1), _CGO.get(name, False))
+    # The package may live below its module's root (toxiproxy's cmd/server): the
+    # version is that of the longest required module the package path starts with.
+    required = re.findall(r"^\s*(?:require\s+)?(\S+)\s+(v\S+)", text, re.MULTILINE)
+    owners = [(mod, ver) for mod, ver in required if package == mod or package.startswith(mod + "/")]
+    if not owners:
+        raise ValueError(f"{go_mod} does not require {package} or a module holding it")
+    version = max(owners, key=lambda owner: len(owner[0]))[1]
+    return Program(name, package, version, _CGO.get(name, False))
 
 
 def find(name: str) -> Path | None:
