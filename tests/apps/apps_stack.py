@@ -98,6 +98,17 @@ def upload(
     return client.post("/api/images", files={"file": (filename, data, content_type)})
 
 
+def keyed_upload(
+    client: httpx.Client, data: bytes, key: str | bytes, filename: str = "photo.jpg"
+) -> httpx.Response:
+    """An upload with an ``Idempotency-Key`` header, as a retrying client sends it."""
+    return client.post(
+        "/api/images",
+        files={"file": (filename, data, "image/jpeg")},
+        headers={"Idempotency-Key": key},
+    )
+
+
 def eventually(check: Callable[[], Any], timeout: float = DEADLINE, what: str = "") -> Any:
     """Poll ``check`` until it returns something truthy; fail after ``timeout``."""
     deadline = time.monotonic() + timeout

@@ -12,7 +12,15 @@ import httpx
 import pytest
 from apps_stack import Stack, finished, upload
 from imgcloud.bench import photo_like
-from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Locator, Page, expect
+from playwright.sync_api import (
+    Browser,
+    BrowserContext,
+    ConsoleMessage,
+    Locator,
+    Page,
+    Route,
+    expect,
+)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -198,6 +206,33 @@ def test_the_page_uploads_under_its_strict_policy_without_a_violation(
     page.wait_for_function(shown, timeout=WAIT_MS)
     assert page.evaluate("window.cspViolations") == []
     assert not trouble, trouble
+
+
+def test_a_lost_answer_is_sent_again_with_the_same_key_and_stores_one_image(
+    page: Page, api: httpx.Client, tmp_path: Path
+) -> None:
+    keys: list[str | None] = []
+
+    def lose_the_first_answer(route: Route) -> None:
+        if route.request.method != "POST":
+            route.fallback()
+            return
+        keys.append(route.request.headers.get("idempotency-key"))
+        if len(keys) == 1:
+            route.fetch()  # the backend stores the image; its answer never arrives
+            route.abort("connectionreset")
+        else:
+            route.continue_()
+
+    page.route("**/api/images", lose_the_first_answer)
+    photo = tmp_path / "answer-lost.jpg"
+    photo.write_bytes(photo_like(1000, 750, seed=13))
+    page.get_by_test_id("file-input").set_input_files(str(photo))
+    thumbnail_shows(page, photo.name)
+    assert len(keys) == 2 and keys[0] and keys[0] == keys[1], keys
+    expect(card_for(page, photo.name)).to_have_count(1)
+    images = api.get("/api/images", params={"limit": 100}).json()["images"]
+    assert [image["filename"] for image in images].count(photo.name) == 1
 
 
 # Code the policy must stop, each as the page would meet it if someone slipped it in.

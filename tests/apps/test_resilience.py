@@ -12,7 +12,7 @@ from collections.abc import Iterator
 import apps_samples as samples
 import httpx
 import pytest
-from apps_stack import Stack, eventually, finished, metric, upload
+from apps_stack import Stack, eventually, finished, keyed_upload, metric, upload
 from imgcloud.bench import photo_like
 
 pytestmark = pytest.mark.slow
@@ -53,6 +53,30 @@ def test_jobs_wait_out_an_s3_outage_and_still_end_done(own_stack: Stack, api: ht
     finally:
         own_stack.minio.start()
     assert [finished(api, image_id)["status"] for image_id in ids] == ["done"] * 3
+
+
+def test_a_keyed_upload_refused_at_the_broker_is_completed_by_its_retry(
+    own_stack: Stack, api: httpx.Client
+) -> None:
+    data, key = photo_like(1000, 700, seed=31), "resilience-broker-away"
+    before = own_stack.upload_keys()
+    own_stack.rabbitmq.stop()
+    try:
+        eventually(lambda: not ready(own_stack, "backend"), 30, "the backend sees the broker go")
+        first = keyed_upload(api, data, key)
+        assert first.status_code == 503, first.text
+        assert first.json()["reason"] == "broker"
+        # The original is kept for the retry, but nothing half-made is listed.
+        assert not {k for k in own_stack.upload_keys() - before if k.startswith("index/")}
+    finally:
+        own_stack.rabbitmq.start()
+    eventually(lambda: ready(own_stack, "backend"), 60, "the backend sees the broker again")
+    retry = keyed_upload(api, data, key)
+    assert retry.status_code == 202, retry.text
+    image_id = retry.json()["id"]
+    assert finished(api, image_id, 120)["status"] == "done"
+    # The retry completed the first attempt's image instead of storing a second one.
+    assert own_stack.upload_keys() - before == {f"index/{image_id}", f"images/{image_id}/original"}
 
 
 def broker_down_is_503_and_not_ready(stack: Stack, api: httpx.Client) -> None:
