@@ -79,6 +79,29 @@ def test_a_keyed_upload_refused_at_the_broker_is_completed_by_its_retry(
     assert own_stack.upload_keys() - before == {f"index/{image_id}", f"images/{image_id}/original"}
 
 
+def test_a_failing_retry_never_removes_what_an_earlier_attempt_acknowledged(
+    own_stack: Stack, api: httpx.Client
+) -> None:
+    data, key = photo_like(900, 700, seed=32), "resilience-acknowledged-then-retried"
+    own_stack.worker.stop()  # keep the image pending, so the retry publishes again
+    try:
+        first = keyed_upload(api, data, key)
+        assert first.status_code == 202, first.text
+        image_id = first.json()["id"]
+        own_stack.rabbitmq.stop()
+        try:
+            eventually(lambda: not ready(own_stack, "backend"), 30, "the backend sees it go")
+            retry = keyed_upload(api, data, key)
+            assert retry.status_code == 503, retry.text
+            assert api.get(f"/api/images/{image_id}").status_code == 200
+            assert api.get(f"/api/images/{image_id}/original").content == data
+        finally:
+            own_stack.rabbitmq.start()
+    finally:
+        own_stack.worker.start()
+    assert finished(api, image_id, 120)["status"] == "done"
+
+
 def broker_down_is_503_and_not_ready(stack: Stack, api: httpx.Client) -> None:
     answer = upload(api, samples.ACCEPTED["jpeg"]())
     assert answer.status_code == 503
