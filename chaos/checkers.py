@@ -14,6 +14,7 @@ from typing import Any
 
 from chaos import timeline
 from chaos.experiments import Expect
+from chaos.history import judge as judge_uploads
 from chaos.journal import History, Op
 
 CLIENT_KINDS = ("upload", "status", "read")
@@ -54,13 +55,6 @@ def longest_success_gap(ops: list[Op], t0: float, t1: float) -> float:
     ends = sorted(op.end for op in ops if op.ok and t0 <= op.end <= t1)
     marks = [t0, *ends, t1]
     return max(b - a for a, b in pairwise(marks))
-
-
-def lost_uploads(history: History) -> list[str]:
-    """Acknowledged uploads (202) that never ended done with every variant readable."""
-    acked = {op.image for op in history.ops if op.kind == "upload" and op.ok and op.image}
-    verified = {op.image for op in history.ops if op.kind == "verify" and op.ok}
-    return sorted(acked - verified)
 
 
 def resize_recovery(history: History, since: float) -> float | None:
@@ -128,7 +122,7 @@ def figures(history: History, vms: list[str]) -> dict[str, Any]:
         "fault_s": rollback_t - fault_t,
         "duration_s": end_t - start,
         "acked": sum(1 for op in ops if op.kind == "upload" and op.ok),
-        "lost": lost_uploads(history),
+        **judge_uploads(history).figures(),
         "resize_recovery_s": resize_recovery(history, hit_t),
         "leader_before": leaders["consul_leader"],
         "vip_before": old_vip,
@@ -181,13 +175,49 @@ def _election(system: str, fig: dict[str, Any], limit: float | None) -> Verdict 
     return Verdict(check, f"≤ {limit:g} s", "none needed: its leader was not hit", True)
 
 
+def _found(check: str, want: str, fig: dict[str, Any], key: str) -> Verdict:
+    """A history rule over the acknowledged uploads: none may be among `fig[key]`."""
+    if not fig.get("acked"):
+        return Verdict(check, want, "0 acknowledged uploads: nothing to judge", False)
+    found: dict[str, str] = fig.get(key) or {}
+    got = f"{len(found)} of {fig['acked']}"
+    if found:
+        got += ": " + "; ".join(f"{k}: {v}" for k, v in list(found.items())[:3])
+    return Verdict(check, want, got, not found)
+
+
+def history_verdicts(fig: dict[str, Any]) -> list[Verdict]:
+    """Every acknowledged upload kept byte for byte, listed once; nothing half-made."""
+    lost = _found("nothing acknowledged lost", "0 lost", fig, "lost_why")
+    out = [lost, _found("originals as sent", "0 changed", fig, "changed")]
+    out.append(_found("variants decode, fit, keep orientation", "0 wrong", fig, "bad_variants"))
+    listed = _found("listed exactly once", "0 wrong", fig, "misslisted")
+    listing = fig.get("listing_problem")
+    if listing and fig.get("acked"):
+        listed = Verdict(listed.check, listed.want, listing, False)
+    out.append(listed)
+    half = fig.get("half_made") or {}
+    unacked = fig.get("unacked", 0)
+    if listing and unacked:
+        out.append(Verdict("no half-made upload", "0 half-made", listing, False))
+    elif not unacked:
+        out.append(
+            Verdict("no half-made upload", "0 half-made", "none needed: every upload acked", True)
+        )
+    else:
+        got = f"{len(half)} of {unacked} unacknowledged ({fig.get('indeterminate', 0)} "
+        got += f"without an answer, {fig.get('unacked_stored', 0)} stored complete)"
+        if half:
+            got += ": " + "; ".join(f"{k}: {v}" for k, v in list(half.items())[:3])
+        out.append(Verdict("no half-made upload", "0 half-made", got, not half))
+    return out
+
+
 def verdicts(expect: Expect, fig: dict[str, Any], heal_problems: list[str]) -> list[Verdict]:
     """The expectations of one experiment checked against its figures."""
     out: list[Verdict | None] = []
     if expect.nothing_lost:
-        lost = fig["lost"]
-        got = f"{len(lost)} of {fig['acked']} lost" + (f" ({', '.join(lost[:3])})" if lost else "")
-        out.append(Verdict("nothing acknowledged lost", "0 lost", got, not lost))
+        out += history_verdicts(fig)
     if expect.heals:
         got = "whole" if not heal_problems else "; ".join(heal_problems[:3])
         out.append(Verdict("cluster whole again", "whole", got, not heal_problems))

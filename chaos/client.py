@@ -5,31 +5,46 @@ Open loop: an operation starts on schedule whether or not the previous ones have
 answered, so a stalled cluster shows as many slow operations, not as silence. Each
 operation uses a fresh connection, like independent users, so a connection to a
 dead VIP holder fails that operation only.
+
+Every upload carries an `Idempotency-Key` and is remembered by what it sent (SHA-256,
+size, a file name unique to it), so the history checker (`history.py`) can compare
+what the cluster stored with it. An upload that got no final answer (no answer, cut
+mid-way, a 502/504, a 503 that is not the service's) is sent once more with the same
+key, as a browser's retry would; the backend makes that safe (one key, one image).
+GETs are not retried here: HAProxy retries those itself.
 """
 
 from __future__ import annotations
 
+import hashlib
 import io
 import itertools
 import random
 import threading
 import time
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import httpx
 from PIL import Image, ImageDraw
 
+from chaos import readback
 from chaos.journal import Journal, Op
 
 DEFAULT_VARIANTS = ("thumb", "medium", "large")
+# Landscape, portrait, and one larger than the medium box: every variant rule is exercised.
+IMAGE_SIZES = ((480, 360), (360, 480), (800, 600))
 
 
 @dataclass(frozen=True)
 class ClientConfig:
     rate: float = 5.0  # operations per second
     mix: tuple[str, ...] = ("upload", "status", "read", "status", "read")
+    # Connecting may take the whole timeout: a browser waits for a moving floating IP
+    # rather than giving up after a few seconds.
     timeout: float = 10.0
+    retry_pause: float = 0.5  # before an indeterminate upload is sent again
     variants: tuple[str, ...] = DEFAULT_VARIANTS
 
 
@@ -46,6 +61,27 @@ def make_image(seq: int, size: tuple[int, int] = (480, 360)) -> bytes:
     return out.getvalue()
 
 
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def is_clear_503(answer: httpx.Response) -> bool:
+    """The service's own refusal: 503, a JSON body with `error`, and X-Served-By.
+    HAProxy's HTML `503 No server is available` is not one."""
+    if answer.status_code != 503 or not answer.headers.get("x-served-by"):
+        return False
+    try:
+        body = answer.json()
+    except ValueError:
+        return False
+    return isinstance(body, dict) and "error" in body
+
+
+def indeterminate(op: Op) -> bool:
+    """No final answer: the request may or may not have been carried out."""
+    return op.status is None or op.status in (502, 504) or (op.status == 503 and not op.clear_503)
+
+
 def _reason(answer: httpx.Response) -> str:
     try:
         body = answer.json()
@@ -59,9 +95,9 @@ class SteadyClient:
     def __init__(self, url: str, journal: Journal, config: ClientConfig | None = None) -> None:
         self.url = url if url.endswith("/") else url + "/"
         self.config = config or ClientConfig()
-        self._journal = journal
+        self.journal = journal
         self._http = httpx.Client(
-            timeout=httpx.Timeout(self.config.timeout, connect=min(5.0, self.config.timeout)),
+            timeout=httpx.Timeout(self.config.timeout),
             limits=httpx.Limits(max_connections=200, max_keepalive_connections=0),
         )
         self._pool = ThreadPoolExecutor(max_workers=64, thread_name_prefix="chaos-op")
@@ -70,6 +106,9 @@ class SteadyClient:
         self._lock = threading.Lock()
         self._seq = itertools.count()
         self._random = random.Random(7)
+        self.run = uuid.uuid4().hex[:8]  # in every file name: unique across runs
+        self.began = time.time()
+        self.uploads: list[Op] = []  # every upload, acknowledged or not
         self.acked: dict[str, float] = {}  # image id -> time of the 202
         self.done: dict[str, float] = {}  # image id -> first time seen done
         self._polled: dict[str, float] = {}
@@ -99,13 +138,14 @@ class SteadyClient:
             self._pool.submit(getattr(self, f"_{kind}"))
 
     # -- operations -------------------------------------------------------------------
-    def _record(self, op: Op) -> Op:
-        self._journal.op(op)
+    def record(self, op: Op) -> Op:
+        self.journal.op(op)
         return op
 
-    def _request(
+    def request(
         self, kind: str, method: str, path: str, image: str | None = None, **kw: object
     ) -> tuple[Op, httpx.Response | None]:
+        """One HTTP request as an (unjudged, not yet recorded) Op, with the answer."""
         start = time.time()
         try:
             answer = self._http.request(method, self.url + path, **kw)  # type: ignore[arg-type]
@@ -119,23 +159,51 @@ class SteadyClient:
             status=answer.status_code,
             node=answer.headers.get("x-served-by"),
             image=image,
+            edge=answer.headers.get("x-edge"),
+            clear_503=is_clear_503(answer),
         )
         return op, answer
 
-    def _upload(self) -> None:
-        seq = next(self._seq)
-        files = {"file": (f"chaos-{seq}.jpg", make_image(seq), "image/jpeg")}
-        op, answer = self._request("upload", "POST", "api/images", files=files)
-        if answer is not None:
-            if answer.status_code == 202:
+    def _post(self, filename: str, data: bytes, key: str) -> tuple[Op, httpx.Response | None]:
+        files = {"file": (filename, data, "image/jpeg")}
+        headers = {"Idempotency-Key": key}
+        op, answer = self.request("upload", "POST", "api/images", files=files, headers=headers)
+        if answer is not None and answer.status_code != 202:
+            op.error = _reason(answer)
+        return op, answer
+
+    def upload(self, seq: int) -> Op:
+        """Send image `seq` (once more, same key, if the first attempt got no final answer)."""
+        size = IMAGE_SIZES[seq % len(IMAGE_SIZES)]
+        data = make_image(seq, size)
+        filename, key = f"chaos-{self.run}-{seq}.jpg", str(uuid.uuid4())
+        op, answer = self._post(filename, data, key)
+        if indeterminate(op):
+            time.sleep(self.config.retry_pause)  # the floating IP may be moving
+            first = op
+            op, answer = self._post(filename, data, key)
+            op.start, op.attempts, op.first_error = first.start, 2, first.error
+        op.key, op.sha256, op.size, op.filename = key, sha256(data), list(size), filename
+        if answer is not None and answer.status_code == 202:
+            try:
                 image = answer.json().get("id")
-                op.ok, op.image = bool(image), image
-                if image:
-                    with self._lock:
-                        self.acked[image] = op.end
-            else:
-                op.error = _reason(answer)
-        self._record(op)
+            except ValueError:
+                image = None
+            op.ok, op.image = bool(image), image
+            op.error = None if image else "202 without an image id"
+        op.indeterminate = not op.ok and indeterminate(op)
+        with self._lock:
+            self.uploads.append(op)
+            if op.ok and op.image:
+                self.acked[op.image] = op.end
+        return self.record(op)
+
+    def _upload(self) -> None:
+        self.upload(next(self._seq))
+
+    def upload_ops(self) -> list[Op]:
+        with self._lock:
+            return list(self.uploads)
 
     def _pick_for_status(self) -> str | None:
         now = time.time()
@@ -155,11 +223,11 @@ class SteadyClient:
             self._list()
             return
         op, _ = self.check_status(image, "status")
-        self._record(op)
+        self.record(op)
 
     def check_status(self, image: str, kind: str) -> tuple[Op, str | None]:
         """GET the image's status; marks it done when every variant is listed."""
-        op, answer = self._request(kind, "GET", f"api/images/{image}", image=image)
+        op, answer = self.request(kind, "GET", f"api/images/{image}", image=image)
         if answer is None:
             return op, None
         if answer.status_code != 200:
@@ -176,13 +244,13 @@ class SteadyClient:
         return op, op.detail
 
     def _list(self) -> None:
-        op, answer = self._request("status", "GET", "api/images")
+        op, answer = self.request("status", "GET", "api/images")
         if answer is not None:
             op.ok = answer.status_code == 200
             op.detail = "list"
             if not op.ok:
                 op.error = _reason(answer)
-        self._record(op)
+        self.record(op)
 
     def _read(self) -> None:
         with self._lock:
@@ -196,10 +264,10 @@ class SteadyClient:
         else:
             self._list()
             return
-        self._record(self.read_variant(image, variant, "read"))
+        self.record(self.read_variant(image, variant, "read"))
 
     def read_variant(self, image: str, variant: str, kind: str) -> Op:
-        op, answer = self._request(kind, "GET", f"api/images/{image}/{variant}", image=image)
+        op, answer = self.request(kind, "GET", f"api/images/{image}/{variant}", image=image)
         op.detail = variant
         if answer is not None:
             op.ok = answer.status_code == 200 and len(answer.content) > 0
@@ -209,51 +277,6 @@ class SteadyClient:
 
     # -- after the experiment ---------------------------------------------------------
     def verify(self, deadline_s: float) -> None:
-        """Follow every acknowledged upload to `done` with all its variants readable.
-
-        One `verify` op per image: ok when its status is done and every variant
-        (and the original) reads back; failed with the reason otherwise.
-        """
-        end = time.monotonic() + deadline_s
-        with self._lock:
-            todo = list(self.acked)
-        with ThreadPoolExecutor(max_workers=8, thread_name_prefix="chaos-verify") as pool:
-            while todo:
-                last = time.monotonic() >= end
-                settled = list(pool.map(self._verify_one, todo, [last] * len(todo)))
-                todo = [image for image, done in zip(todo, settled, strict=True) if not done]
-                if todo:
-                    time.sleep(1)
-
-    def _verify_one(self, image: str, last: bool) -> bool:
-        """Check one upload; True once its verdict is recorded."""
-        start = time.time()
-        op, state = self.check_status(image, "verify")
-        if state == "done":
-            reads = [
-                self.read_variant(image, v, "verify") for v in ("original", *self.config.variants)
-            ]
-            bad = [r for r in reads if not r.ok]
-            if bad and not last:
-                return False  # a read failed: try again until the deadline
-            error = f"{bad[0].detail}: {bad[0].error}" if bad else None
-            self._record(
-                Op(
-                    "verify",
-                    start,
-                    time.time(),
-                    not bad,
-                    status=200,
-                    image=image,
-                    node=op.node,
-                    detail="done",
-                    error=error,
-                )
-            )
-            return True
-        if state == "failed" or last:
-            op.ok = False
-            op.error = op.error or f"ends {state or 'unknown'}"
-            self._record(op)
-            return True
-        return False
+        """Follow every upload to its end and read back what the cluster stored
+        (`readback.verify`: verify ops, a `listing` and `readback` events)."""
+        readback.verify(self, deadline_s)

@@ -26,6 +26,16 @@ class Op:
     node: str | None = None  # X-Served-By
     image: str | None = None  # image id the op concerns
     detail: str | None = None  # e.g. the variant read, the status seen
+    # Added with the history checker; absent from older journals, hence the defaults.
+    edge: str | None = None  # X-Edge: the VM whose HAProxy answered (through the VIP)
+    clear_503: bool = False  # a 503 from the service itself: JSON `error` and X-Served-By
+    key: str | None = None  # an upload's Idempotency-Key
+    sha256: str | None = None  # of the bytes an upload sent
+    size: list[int] | None = None  # width, height of the image an upload sent
+    filename: str | None = None  # an upload's file name, unique per upload
+    attempts: int = 1  # an upload cut off without an answer is sent once more, same key
+    first_error: str | None = None  # why the first attempt of a retried upload failed
+    indeterminate: bool = False  # no final answer: the upload may or may not be stored
 
     @property
     def latency(self) -> float:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from chaos.history import VARIANT_BOXES, fit
 from chaos.journal import Event, History, Op, Sample
 
 T0 = 1_000.0
@@ -13,6 +14,62 @@ State = Callable[[float], tuple[str | None, bool]]  # seconds -> (leader, holds 
 
 def op(kind: str, start: float, latency: float = 0.05, ok: bool = True, **kw: object) -> Op:
     return Op(kind, T0 + start, T0 + start + latency, ok, **kw)  # type: ignore[arg-type]
+
+
+def upload(start: float, seq: int, ok: bool = True, size=(480, 360), **kw: object) -> Op:
+    """An upload as the steady client records it: key, SHA-256, size, unique file name."""
+    fields = {
+        "status": 202 if ok else None,
+        "image": f"img{seq}" if ok else None,
+        "error": None if ok else "ConnectError",
+        "indeterminate": not ok,
+        **kw,
+    }
+    return op(
+        "upload",
+        start,
+        ok=ok,
+        key=f"key-{seq}",
+        sha256=f"{seq:064x}",
+        size=list(size),
+        filename=f"chaos-test-{seq}.jpg",
+        **fields,
+    )
+
+
+def readback(image: str, sha: str, size=(480, 360), t: float = 41.0, **kw: object) -> Event:
+    """What the read-back of a good stored image records."""
+    detail = {
+        "image": image,
+        "status": "done",
+        "json_sha256": sha,
+        "sizes": {},
+        "sha256": sha,
+        "original": list(size),
+        "variants": {name: list(fit(*size, box)) for name, box in VARIANT_BOXES.items()},
+        "error": None,
+        **kw,
+    }
+    return Event(T0 + t, "readback", detail)
+
+
+def listing(uploads: list[Op], t: float = 40.5, **extra: list[str]) -> Event:
+    """A complete listing showing each acknowledged upload once (plus `extra` ids)."""
+    found = {o.filename: [o.image] for o in uploads if o.ok and o.image and o.filename}
+    for name, ids in extra.items():
+        found[name] = found.get(name, []) + ids
+    detail = {"complete": True, "pages": 1, "entries": len(found), "error": None}
+    return Event(T0 + t, "listing", {**detail, "found": found})
+
+
+def settle(history: History) -> History:
+    """Follow every acknowledged upload to done and read it back complete, as after a heal."""
+    acked = [o for o in history.ops if o.kind == "upload" and o.ok]
+    for o in acked:
+        history.ops.append(op("verify", 40, ok=True, image=o.image, detail="done"))
+    history.events.append(listing(acked))
+    history.events += [readback(o.image, o.sha256, tuple(o.size)) for o in acked]
+    return history
 
 
 def vm_samples(node: str, t0: float, t1: float, state: State, step: float = 0.25) -> list[Sample]:
@@ -36,18 +93,18 @@ def vip_failover_history() -> History:
         t = round(i * 0.2, 3)
         failed = 10.0 <= t < 10.5
         kind = ("upload", "status", "read", "status", "read")[i % 5]
+        if kind == "upload":
+            history.ops.append(upload(t, i, ok=not failed))
+            continue
         history.ops.append(
             op(
                 kind,
                 t,
                 ok=not failed,
-                status=None if failed else (202 if kind == "upload" else 200),
-                image=f"img{i}" if kind == "upload" else None,
+                status=None if failed else 200,
                 error="ConnectError" if failed else None,
             )
         )
-    for upload in [o for o in history.ops if o.kind == "upload" and o.ok]:
-        history.ops.append(op("verify", 40, ok=True, image=upload.image, detail="done"))
     history.ops.append(op("status", 13.1, image="img55", detail="done"))
     history.samples = sorted(
         vm_samples("vm1", 0, 10, lambda t: ("vm1", True))
@@ -63,4 +120,4 @@ def vip_failover_history() -> History:
         Event(T0 + 30, "healthy"),
         Event(T0 + 35, "end"),
     ]
-    return history
+    return settle(history)

@@ -39,19 +39,6 @@ def test_longest_success_gap_counts_from_both_edges(ends, expected):
     assert checkers.longest_success_gap(ops, T0, T0 + 4.0) == pytest.approx(expected)
 
 
-def test_an_acknowledged_upload_without_a_good_verify_is_lost():
-    history = History(
-        ops=[
-            op("upload", 0, ok=True, image="a"),
-            op("upload", 1, ok=True, image="b"),
-            op("upload", 2, ok=False, image=None),
-            op("verify", 9, ok=True, image="a", detail="done"),
-            op("verify", 9, ok=False, image="b", error="ends pending"),
-        ]
-    )
-    assert checkers.lost_uploads(history) == ["b"]
-
-
 def test_resize_recovery_is_from_the_fault_to_the_first_new_upload_seen_done():
     history = History(
         ops=[
@@ -108,12 +95,14 @@ def test_verdicts_fail_exactly_the_broken_expectations(expect, failing):
 
 def test_an_unhealed_cluster_and_a_lost_upload_fail_the_default_expectations():
     history = vip_failover_history()
-    history.ops = [o for o in history.ops if not (o.kind == "verify" and o.image == "img0")]
+    history.events = [
+        e for e in history.events if not (e.name == "readback" and e.detail["image"] == "img0")
+    ]
     fig = checkers.figures(history, VMS)
     verdicts = checkers.verdicts(Expect(), fig, heal_problems=["vm1: does not answer"])
     failing = {v.check: v.got for v in verdicts if not v.ok}
     assert failing == {
-        "nothing acknowledged lost": "1 of 29 lost (img0)",
+        "nothing acknowledged lost": "1 of 29: img0: never read back",
         "cluster whole again": "vm1: does not answer",
     }
 

@@ -1,0 +1,187 @@
+"""After the heal: follow every upload to its end and read back what the cluster stored.
+
+Nothing is judged here: this is the I/O half of the history checker. It writes into
+the journal what `history.py` needs to judge a run again without the cluster:
+
+- a `verify` op per image followed: its final status (done, failed, still pending);
+- one `listing` event: the whole listing walked page by page (`limit`/`after`), with
+  every id listed under each file name this run sent;
+- a `readback` event per image found (every acknowledged upload, and every stored
+  image of an upload that was not acknowledged): its status, the SHA-256 of the
+  original read back and the one its JSON carries, and the decoded size of each
+  variant (or why it could not be read or decoded).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any
+
+import httpx
+from PIL import Image
+
+if TYPE_CHECKING:
+    from chaos.client import SteadyClient
+
+PAGE = 100  # the backend's largest page
+MAX_PAGES = 200
+CLOCK_SKEW_S = 120.0  # listing entries older than the run by this much end the walk
+READ_ATTEMPTS = 3
+
+
+def measure(data: bytes) -> list[int] | str:
+    """The decoded width and height of an image, or why it does not decode."""
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            image.load()
+            return [image.width, image.height]
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
+        return f"does not decode: {type(exc).__name__}"
+
+
+def _get(client: SteadyClient, path: str) -> tuple[httpx.Response | None, str | None]:
+    """GET with a few attempts (the cluster has just healed); the answer or why none."""
+    why = "not asked"
+    for attempt in range(READ_ATTEMPTS):
+        if attempt:
+            time.sleep(1)
+        op, answer = client.request("verify", "GET", path)
+        if answer is not None and answer.status_code < 500:
+            return answer, None
+        if answer is None:
+            why = op.error or "no answer"
+        else:
+            why = f"{answer.status_code} {answer.text[:60]}"
+    return None, why
+
+
+def follow(client: SteadyClient, images: list[str], end: float) -> dict[str, str | None]:
+    """Poll each image until done or failed, or `end` (monotonic); one verify op each."""
+    states: dict[str, str | None] = {}
+    todo = list(images)
+    with ThreadPoolExecutor(max_workers=8, thread_name_prefix="chaos-follow") as pool:
+        while todo:
+            last = time.monotonic() >= end
+            seen = list(pool.map(lambda image: client.check_status(image, "verify"), todo))
+            left = []
+            for image, (op, state) in zip(todo, seen, strict=True):
+                if state in ("done", "failed") or last:
+                    op.ok = state == "done"
+                    if not op.ok:
+                        op.error = op.error or f"ends {state or 'unknown'}"
+                    client.record(op)
+                    states[image] = state
+                else:
+                    left.append(image)
+            todo = left
+            if todo:
+                time.sleep(1)
+    return states
+
+
+def walk_listing(client: SteadyClient, filenames: set[str], since: float) -> dict[str, list[str]]:
+    """Every id the listing shows under each of `filenames`; records a `listing` event."""
+    found: dict[str, list[str]] = {}
+    after, pages, entries, error, complete = "", 0, 0, None, False
+    while pages < MAX_PAGES:
+        query = f"api/images?limit={PAGE}" + (f"&after={after}" if after else "")
+        answer, why = _get(client, query)
+        if answer is None or answer.status_code != 200:
+            error = why or f"{answer.status_code if answer is not None else '?'} on page {pages}"
+            break
+        try:
+            body = answer.json()
+            images, cursor = list(body.get("images") or []), body.get("next")
+        except (ValueError, AttributeError):
+            error = f"page {pages} is not the listing's JSON"
+            break
+        pages += 1
+        entries += len(images)
+        for entry in images:
+            if entry.get("filename") in filenames:
+                found.setdefault(entry["filename"], []).append(str(entry.get("id")))
+        older = [float(e.get("created") or 0) < since - CLOCK_SKEW_S for e in images]
+        if not cursor or (older and all(older)):
+            complete = True  # the end, or only images older than this run from here on
+            break
+        after = str(cursor)
+    else:
+        error = f"more than {MAX_PAGES} pages"
+    client.journal.event(
+        time.time(),
+        "listing",
+        complete=complete,
+        pages=pages,
+        entries=entries,
+        error=error,
+        found=found,
+    )
+    return found
+
+
+def read_back(client: SteadyClient, image: str) -> dict[str, Any]:
+    """Read an image's JSON, original and variants; records and returns a `readback` event."""
+    detail: dict[str, Any] = {
+        "image": image,
+        "status": None,
+        "json_sha256": None,
+        "sizes": {},
+        "sha256": None,
+        "original": None,
+        "variants": {},
+        "error": None,
+    }
+    answer, why = _get(client, f"api/images/{image}")
+    body: Any = None
+    if answer is not None and answer.status_code == 200:
+        try:
+            body = answer.json()
+        except ValueError:
+            why = "the image JSON does not parse"
+    else:
+        why = why or f"{answer.status_code if answer is not None else '?'} for the image JSON"
+    if not isinstance(body, dict):
+        detail["error"] = why or "the image JSON is not an object"
+        client.journal.event(time.time(), "readback", **detail)
+        return detail
+    detail["status"] = body.get("status")
+    detail["json_sha256"] = body.get("sha256")
+    sizes = body.get("sizes") if isinstance(body.get("sizes"), dict) else {}
+    detail["sizes"] = {
+        name: [info.get("width"), info.get("height")]
+        for name, info in sizes.items()
+        if isinstance(info, dict)
+    }
+    for variant in ("original", *client.config.variants):
+        got, why = _get(client, f"api/images/{image}/{variant}")
+        if got is None or got.status_code != 200 or not got.content:
+            code = got.status_code if got is not None else None
+            value: list[int] | str = f"unreadable: {why or code}"
+        else:
+            value = measure(got.content)
+            if variant == "original":
+                detail["sha256"] = hashlib.sha256(got.content).hexdigest()
+        if variant == "original":
+            detail["original"] = value
+        else:
+            detail["variants"][variant] = value
+    client.journal.event(time.time(), "readback", **detail)
+    return detail
+
+
+def verify(client: SteadyClient, deadline_s: float) -> None:
+    """Follow every acknowledged upload to its end, walk the listing, follow what it shows
+    of unacknowledged uploads, then read back every image found."""
+    end = time.monotonic() + deadline_s
+    uploads = client.upload_ops()
+    acked = [op.image for op in uploads if op.ok and op.image]
+    follow(client, acked, end)
+    found = walk_listing(client, {op.filename for op in uploads if op.filename}, client.began)
+    unacked = {op.filename for op in uploads if not op.ok and op.filename}
+    extra = sorted({i for name in unacked for i in found.get(name, []) if i not in set(acked)})
+    follow(client, extra, max(end, time.monotonic() + 15))  # a late-stored one may be pending
+    with ThreadPoolExecutor(max_workers=8, thread_name_prefix="chaos-readback") as pool:
+        list(pool.map(lambda image: read_back(client, image), [*acked, *extra]))
