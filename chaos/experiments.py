@@ -8,6 +8,17 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+# Each VM's sampler says four times a second whether it holds the floating IP; a sample
+# stands until that VM's next one, and at most this long (a dead VM says nothing more).
+SAMPLE_VALID_S = 0.5
+# Two holders at once for longer than two sample periods is split brain: a clean
+# handover can look like a shorter overlap (the old holder's last sample still stands).
+SPLIT_BRAIN_S = 0.5
+# After a fault is in place, a VM cut off from its peers needs this long to notice it
+# is alone and let the floating IP go (keepalived's fencing check and its advert
+# interval); two holders inside this delay are not counted as split brain.
+FENCING_DELAY_S = 2.5
+
 
 @dataclass(frozen=True)
 class Expect:
@@ -21,10 +32,14 @@ class Expect:
     target_error_window_s: float | None = None  # the goal shown in the report
     max_election_s: float | None = None  # new Consul and Nomad leader after the fault
     max_resize_recovery_s: float | None = None  # an upload accepted and resized again
-    only_503: bool = False  # every failure a clear 503 from the service
-    errors_only_during_fault_s: float | None = None  # no failure later than this after rollback
+    only_503: bool = False  # every failure a clear 503 from the service (JSON, X-Served-By)
     max_leaderless_s: float | None = None  # the unharmed majority never lacks a leader longer
     max_success_gap_s: float | None = None  # keeps serving: longest gap between successes
+    # Asserted in every experiment:
+    recovery_s: float = 5.0  # no failure starts later than this after the rollback's end
+    min_acked: int = 10  # acknowledged uploads over the run: fewer, too little to judge
+    min_window_uploads: int = 5  # uploads sent inside the fault window (any outcome)
+    min_window_reads: int = 20  # GETs (status polls, reads) sent inside the fault window
 
 
 @dataclass(frozen=True)
@@ -34,6 +49,7 @@ class Experiment:
     fault: str  # a key of chaos.faults.FAULTS
     select: str  # which VMs the fault hits: a key of chaos.selectors.SELECTORS
     expect: Expect
+    hypothesis: str = ""  # what we believe holds, in a sentence, for the report
     params: dict[str, Any] = field(default_factory=dict)
     steady_s: float = 6.0  # steady traffic before the fault
     fault_s: float = 12.0  # how long the fault lasts
@@ -112,14 +128,14 @@ CATALOGUE: tuple[Experiment, ...] = (
         "RabbitMQ stopped for a while, then started again",
         fault="broker-down",
         select="provider",
-        expect=Expect(only_503=True, errors_only_during_fault_s=10.0),
+        expect=Expect(only_503=True, recovery_s=10.0),
     ),
     Experiment(
         "s3-down",
         "S3 unreachable from every VM for a while",
         fault="s3-down",
         select="all",
-        expect=Expect(only_503=True, errors_only_during_fault_s=10.0),
+        expect=Expect(only_503=True, recovery_s=10.0),
     ),
 )
 

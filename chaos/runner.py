@@ -119,8 +119,9 @@ def run_experiment(
         heal_problems, error = _fault_phase(experiment, target, executor, backend, journal, log)
         time.sleep(experiment.after_s)
     finally:
+        journal.event(time.time(), "traffic-end")  # the whole-run windows end here
         client.stop()
-        _say(log, "  following every acknowledged upload to done")
+        _say(log, "  following every upload to its end, reading back what was stored")
         client.verify(deadline_s=90)
         client.close()
         observer.stop()

@@ -136,3 +136,63 @@ def leader_changes(samples: list[Sample], field: str, t0: float, t1: float) -> i
     agreed = [getattr(v, field.split("_")[0]) for v in views(samples, t0, t1)]
     named = [value for value in agreed if value not in (None, "", "split")]
     return sum(1 for a, b in pairwise(named) if a != b)
+
+
+def holder_spans(samples: list[Sample], valid: float) -> dict[str, list[tuple[float, float]]]:
+    """When each VM held the floating IP: a sample saying so holds until that VM's next
+    sample, and at most `valid` seconds (a VM that stops answering says nothing more)."""
+    spans: dict[str, list[tuple[float, float]]] = {}
+    by_vm: dict[str, list[Sample]] = {}
+    for sample in sorted(samples, key=lambda s: s.t):
+        by_vm.setdefault(sample.node, []).append(sample)
+    for vm, own in by_vm.items():
+        for sample, after in pairwise([*own, None]):
+            if sample is not None and sample.vip:
+                end = sample.t + valid if after is None else min(after.t, sample.t + valid)
+                spans.setdefault(vm, []).append((sample.t, end))
+    return spans
+
+
+def two_holders(samples: list[Sample], valid: float) -> list[tuple[float, float, list[str]]]:
+    """The stretches in which two or more VMs held the floating IP at once, with who."""
+    edges = sorted(
+        (t, step, vm)
+        for vm, spans in holder_spans(samples, valid).items()
+        for a, b in spans
+        for t, step in ((a, 1), (b, -1))
+    )
+    held: Counter[str] = Counter()
+    out: list[tuple[float, float, list[str]]] = []
+    for (t, step, vm), following in pairwise([*edges, (float("inf"), 0, "")]):
+        held[vm] += step
+        holders = sorted(v for v, n in held.items() if n > 0)
+        if following[0] <= t or following[0] == float("inf") or len(holders) < 2:
+            continue
+        if out and out[-1][1] == t:
+            out[-1] = (out[-1][0], following[0], sorted({*out[-1][2], *holders}))
+        else:
+            out.append((t, following[0], holders))
+    return out
+
+
+def split_brain(
+    samples: list[Sample],
+    valid: float,
+    longer_than: float,
+    excused: tuple[float, float] | None = None,
+) -> list[tuple[float, float, list[str]]]:
+    """Two holders for longer than `longer_than` seconds outside the `excused` stretch."""
+    pieces: list[tuple[float, float, list[str]]] = []
+    for a, b, vms in two_holders(samples, valid):
+        if excused is None or b <= excused[0] or a >= excused[1]:
+            pieces.append((a, b, vms))
+            continue
+        pieces += [(a, excused[0], vms)] if a < excused[0] else []
+        pieces += [(excused[1], b, vms)] if b > excused[1] else []
+    return [(a, b, vms) for a, b, vms in pieces if b - a > longer_than]
+
+
+def longest_gap(marks: list[float], t0: float, t1: float) -> float:
+    """The longest stretch of [t0, t1] between consecutive `marks` (sorted inside)."""
+    inside = sorted(m for m in marks if t0 <= m <= t1)
+    return max(b - a for a, b in pairwise([t0, *inside, t1]))

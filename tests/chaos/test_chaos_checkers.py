@@ -84,7 +84,7 @@ def test_figures_of_a_vip_failover():
         (Expect(only_503=True), ["failures are clear 503s"]),
         (Expect(max_resize_recovery_s=10.0), []),
         (Expect(max_resize_recovery_s=2.0), ["upload accepted and resized"]),
-        (Expect(errors_only_during_fault_s=5.0), []),
+        (Expect(recovery_s=5.0), []),
     ],
 )
 def test_verdicts_fail_exactly_the_broken_expectations(expect, failing):
