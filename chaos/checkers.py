@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass
 from itertools import pairwise
 from typing import Any
 
-from chaos import timeline
+from chaos import effects, timeline
 from chaos.experiments import FENCING_DELAY_S, SAMPLE_VALID_S, SPLIT_BRAIN_S, Expect
 from chaos.history import judge as judge_uploads
 from chaos.journal import History, Op
@@ -139,10 +139,13 @@ def leaderless(
     return timeline.longest_gap(marks, t0, t1)
 
 
-def figures(history: History, vms: list[str]) -> dict[str, Any]:
+def figures(history: History, vms: list[str], effect: str | None = None) -> dict[str, Any]:
     """Every number the report shows for one run. Windows run over the whole run: every
-    failure before, during and after the fault counts."""
+    failure before, during and after the fault counts. `effect`: the fault's rule for
+    telling that it took effect (else the one the journal names)."""
     fault = history.event("fault")
+    rule = effect or (fault.detail.get("effect") if fault else None)
+    took = effects.judge(history, rule)
     start = history.time_of("start") or (history.ops[0].start if history.ops else 0.0)
     fault_t = fault.t if fault else start
     hit = set(fault.detail.get("vms", [])) if fault else set()
@@ -162,6 +165,7 @@ def figures(history: History, vms: list[str]) -> dict[str, Any]:
     after_fault = [op for op in failed if op.end >= fault_t]
     some = bool(ops)  # no operation: nothing measured (every verdict over it fails)
     out: dict[str, Any] = {
+        "effect": {"rule": rule, "ok": took.ok, "got": took.got},
         "start_t": start,
         "fault_t": fault_t if fault else None,
         "in_place_t": hit_t if fault else None,
@@ -272,6 +276,14 @@ def history_verdicts(fig: dict[str, Any]) -> list[Verdict]:
     return out
 
 
+def effect_verdict(fig: dict[str, Any]) -> Verdict:
+    """Checked first: a fault that did nothing proves nothing."""
+    took = fig.get("effect") or {}
+    want = effects.WANT.get(took.get("rule") or "", "an effect seen from outside")
+    got = took.get("got") or "fault had no effect: not judged"
+    return Verdict("fault took effect", want, got, bool(took.get("ok")))
+
+
 def traffic_verdict(expect: Expect, fig: dict[str, Any]) -> Verdict:
     want = (
         f"≥ {expect.min_acked} acknowledged uploads; in the fault window ≥ "
@@ -307,7 +319,7 @@ def split_brain_verdict(fig: dict[str, Any]) -> Verdict:
 
 def verdicts(expect: Expect, fig: dict[str, Any], heal_problems: list[str]) -> list[Verdict]:
     """The expectations of one experiment checked against its figures."""
-    out: list[Verdict | None] = [traffic_verdict(expect, fig)]
+    out: list[Verdict | None] = [effect_verdict(fig), traffic_verdict(expect, fig)]
     if expect.nothing_lost:
         out += history_verdicts(fig)
     if expect.heals:

@@ -291,16 +291,32 @@ class Fault:
     inject: Callable[[Context], None]
     rollback: Callable[[Context], None]
     describe: str
+    # How to tell, from outside the injector, that it took effect (a rule of effects.py;
+    # evidence.py gathers what the journal alone cannot show).
+    effect: str
 
 
 FAULTS: dict[str, Fault] = {
-    "kill-vm": Fault(_kill_inject, _kill_rollback, "kill {vms} hard; start again"),
-    "freeze-vm": Fault(_freeze_inject, _freeze_rollback, "freeze {vms}; thaw"),
-    "partition-vm": Fault(_partition_inject, _unchain_all, "cut {vms} off from its peers; heal"),
-    "stop-agent": Fault(_stop_agent_inject, _stop_agent_rollback, "stop {agent} on {vms}; start"),
-    "kill-app": Fault(_kill_app_inject, _nothing, "docker kill the {task} container on {vms}"),
-    "broker-down": Fault(_broker_inject, _broker_rollback, "stop RabbitMQ; start it again"),
-    "s3-down": Fault(_s3_inject, _unchain_all, "reject S3 traffic from every VM; allow again"),
+    "kill-vm": Fault(_kill_inject, _kill_rollback, "kill {vms} hard; start again", "silent"),
+    "freeze-vm": Fault(_freeze_inject, _freeze_rollback, "freeze {vms}; thaw", "silent"),
+    "partition-vm": Fault(
+        _partition_inject, _unchain_all, "cut {vms} off from its peers; heal", "members-failed"
+    ),
+    "stop-agent": Fault(
+        _stop_agent_inject, _stop_agent_rollback, "stop {agent} on {vms}; start", "unit-inactive"
+    ),
+    "kill-app": Fault(
+        _kill_app_inject,
+        _nothing,
+        "docker kill the {task} container on {vms}",
+        "container-replaced",
+    ),
+    "broker-down": Fault(
+        _broker_inject, _broker_rollback, "stop RabbitMQ; start it again", "clear-503"
+    ),
+    "s3-down": Fault(
+        _s3_inject, _unchain_all, "reject S3 traffic from every VM; allow again", "clear-503"
+    ),
 }
 
 

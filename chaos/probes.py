@@ -2,12 +2,14 @@
 
 `SAMPLER` prints one JSON line per period: who this VM's Consul and Nomad agents
 name as leader and whether it holds the floating IP. `HEALTH` prints one JSON
-document with everything `health.py` judges. Both talk only to local agents, so
+document with everything `health.py` judges. `MEMBERS` prints this VM's Consul view
+of its peers (name, address, Serf status; 4 is failed): the evidence that a VM cut
+off from the others is seen failed by the majority. Both talk only to local agents, so
 they see the cluster the way that VM sees it.
 
 The agents answer over TLS only: both programs trust the VM's copy of the cluster
-CA. The status endpoints need no token; `HEALTH` reads the management tokens as
-one JSON line on its stdin, so they never appear on a command line in a VM.
+CA. The status endpoints need no token; `HEALTH` and `MEMBERS` read the management
+tokens as one JSON line on their stdin, so they never appear on a command line in a VM.
 """
 
 from __future__ import annotations
@@ -142,6 +144,38 @@ print(json.dumps({
 }))
 """
 )
+
+
+MEMBERS = (
+    _COMMON
+    + r"""
+tokens = json.loads(sys.stdin.readline() or "{}")
+body = fetch(CONSUL_API + "/v1/agent/members", 3, {"X-Consul-Token": tokens.get("consul", "")})
+if body is None or isinstance(body, Exception):
+    print(json.dumps({"error": str(body) if body is not None else "no answer"}))
+else:
+    try:
+        print(json.dumps([{"Name": m.get("Name"), "Addr": m.get("Addr"), "Status": m.get("Status")}
+                          for m in json.loads(body)]))
+    except (ValueError, AttributeError, TypeError):
+        print(json.dumps({"error": "not the members list: " + body[:100]}))
+"""
+)
+SERF_FAILED = 4  # a member's Status in /v1/agent/members: 1 alive, 3 left, 4 failed
+
+
+def members_command() -> list[str]:
+    """Run with `health_input(...)` on stdin."""
+    return ["python3", "-c", MEMBERS]
+
+
+def parse_members(output: str) -> list[dict[str, Any]] | None:
+    """The members list `MEMBERS` printed, or None (an error, no answer)."""
+    try:
+        value = json.loads(output.strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        return None
+    return value if isinstance(value, list) else None
 
 
 def sampler_command(vip: str, period: float, lifetime: float) -> list[str]:

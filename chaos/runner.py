@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from chaos import checkers, health
+from chaos import checkers, evidence, health
 from chaos.client import ClientConfig, SteadyClient
 from chaos.experiments import Experiment
 from chaos.faults import FAULTS, Context, backend_for, restore_everything
@@ -142,16 +142,29 @@ def _fault_phase(
     fault = FAULTS[experiment.fault]
     error: str | None = None
     ctx: Context | None = None
+    watch: evidence.Watch | None = None
     try:
         chosen = SELECTORS[experiment.select](target, journal.snapshot().samples, time.time())
         ctx = Context(
             target, executor, backend, [target.vm(n) for n in chosen], dict(experiment.params)
         )
         what = fault.describe.format(vms=", ".join(chosen) or "-", **experiment.params)
+        watch, look_s = evidence.watch_for(fault.effect, ctx, journal, experiment.fault_s)
+        if watch:
+            watch.before()
         _say(log, f"  fault: {what}")
-        journal.event(time.time(), "fault", vms=chosen, what=what)
+        journal.event(
+            time.time(),
+            "fault",
+            vms=chosen,
+            what=what,
+            effect=fault.effect,
+            backend="lab" if target.lab else "ssh",
+        )
         fault.inject(ctx)
         journal.event(time.time(), "injected")
+        if watch:
+            watch.start(look_s)  # polls until it sees the effect or its deadline
         time.sleep(experiment.fault_s)
     except Exception as exc:  # the rollback below must run whatever broke
         error = f"{type(exc).__name__}: {exc}"
@@ -159,12 +172,16 @@ def _fault_phase(
     finally:
         journal.event(time.time(), "rollback")
         _say(log, "  rollback")
+        if watch and fault.effect != "container-replaced":
+            watch.stop()  # the window is over; a replaced container may come later
         try:
             if ctx is not None:
                 fault.rollback(ctx)
         except Exception as exc:
             error = error or f"rollback: {type(exc).__name__}: {exc}"
         finally:
+            if watch:
+                watch.join()
             restore_everything(target, executor, backend)
             journal.event(time.time(), "restored")
     problems = ensure_whole(executor, target, experiment.heal_deadline_s, log)
@@ -182,7 +199,7 @@ def _judge(
     error: str | None,
     log: Log,
 ) -> Result:
-    figures = checkers.figures(history, target.names())
+    figures = checkers.figures(history, target.names(), FAULTS[experiment.fault].effect)
     verdicts = checkers.verdicts(experiment.expect, figures, heal_problems)
     what = next((e.detail.get("what") for e in history.events if e.name == "fault"), None)
     result = Result(
@@ -210,7 +227,7 @@ def rejudge(previous: dict[str, Any], experiment: Experiment) -> Result:
     journal_path = Path(previous["journal"])
     history = read_history(journal_path)
     vms = sorted({s.node for s in history.samples})
-    figures = checkers.figures(history, vms)
+    figures = checkers.figures(history, vms, FAULTS[experiment.fault].effect)
     heal = list(previous.get("heal_problems", []))
     verdicts = checkers.verdicts(experiment.expect, figures, heal)
     result = Result(

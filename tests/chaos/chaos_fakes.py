@@ -115,7 +115,12 @@ def vip_failover_history() -> History:
     )
     history.events = [
         Event(T0, "start"),
-        Event(T0 + 10, "fault", {"vms": ["vm1"], "what": "kill vm1 hard; start again"}),
+        Event(
+            T0 + 10,
+            "fault",
+            {"vms": ["vm1"], "what": "kill vm1 hard; start again", "effect": "silent"},
+        ),
+        Event(T0 + 10, "injected"),
         Event(T0 + 22, "rollback"),
         Event(T0 + 30, "healthy"),
         Event(T0 + 35, "end"),

@@ -126,6 +126,7 @@ def test_the_error_window_target_is_reported_not_asserted():
 )
 def test_the_fault_takes_hold_at_the_victim_s_last_sign_of_life(injected, victim_silent, origin):
     history = vip_failover_history()
+    history.events = [e for e in history.events if e.name != "injected"]
     history.events.append(Event(T0 + injected, "injected"))
     fault_t = T0 + (9.0 if injected == 12.0 else 10.0)
     if not victim_silent:

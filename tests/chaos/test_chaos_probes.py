@@ -11,7 +11,7 @@ import pytest
 from chaos import probes
 
 
-@pytest.mark.parametrize("name", ["SAMPLER", "HEALTH"])
+@pytest.mark.parametrize("name", ["SAMPLER", "HEALTH", "MEMBERS"])
 def test_the_vm_programs_compile(name: str) -> None:
     compile(getattr(probes, name), f"<{name}>", "exec")
 
@@ -39,3 +39,46 @@ def test_the_health_probe_takes_its_tokens_on_stdin_not_argv() -> None:
     doc = json.loads(done.stdout)
     assert doc["vip"] is False and doc["haproxy"] is None
     assert all("error" in doc[key] for key in ("consul_raft", "nomad_jobs", "nomad_nodes"))
+
+
+def test_the_members_probe_takes_its_token_on_stdin_and_says_when_consul_is_away() -> None:
+    command = probes.members_command()
+    done = subprocess.run(
+        [sys.executable, *command[1:]],
+        input=probes.health_input("secret-consul", "secret-nomad"),
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    )
+    assert not any("secret" in arg for arg in command)
+    assert probes.parse_members(done.stdout) is None and "error" in json.loads(done.stdout)
+
+
+@pytest.mark.parametrize(
+    ("line", "members"),
+    [
+        ('[{"Name": "vm1", "Addr": "10.0.0.11", "Status": 4}]', 1),
+        ('{"error": "no answer"}', None),
+        ("Traceback (most recent call last):", None),
+        ("", None),
+    ],
+)
+def test_members_output_is_parsed_or_refused(line: str, members: int | None) -> None:
+    parsed = probes.parse_members(line)
+    assert (len(parsed) if parsed is not None else None) == members
+
+
+@pytest.mark.parametrize(
+    ("line", "parsed"),
+    [
+        ('{"consul": "10.0.0.11:8300", "nomad": "", "vip": true}', True),
+        ('{"consul": null, "nomad": null, "vip": false}', True),
+        ('{"consul": "x", "vip": true}', False),  # a field missing
+        ('["consul", "nomad", "vip"]', False),
+        ('{"consul": "x", "nomad": "y", "vi', False),  # a line cut mid-way
+        ("Traceback (most recent call last):", False),
+    ],
+)
+def test_the_observer_reads_only_whole_sampler_lines(line: str, parsed: bool) -> None:
+    assert (probes.parse_sample(line) is not None) == parsed

@@ -9,7 +9,7 @@ from chaos_fakes import T0, VMS, op, vip_failover_history
 
 from chaos import checkers
 from chaos.experiments import FENCING_DELAY_S, Expect
-from chaos.journal import Event, History, Sample
+from chaos.journal import History, Sample
 
 
 def _failing(history: History, expect: Expect | None = None) -> dict[str, str]:
@@ -58,7 +58,6 @@ def _cut_off_holder(keeps_it_for: float) -> History:
         + _vip("vm3", 0, 35, lambda t: False),
         key=lambda s: s.t,
     )
-    history.events.append(Event(T0 + 10, "injected"))
     return history
 
 
