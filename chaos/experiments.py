@@ -57,9 +57,19 @@ class Experiment:
     heal_deadline_s: float = 240.0  # the cluster must be whole again within this
 
 
-# What the issue asks to hold is asserted; for the faults it names without a promise
-# (freeze, agent stops, a killed container) only "nothing lost" and "whole again" are
-# asserted and the error window is reported against a goal.
+# Asserted everywhere: the fault took effect, enough traffic, nothing acknowledged lost
+# (byte for byte, listed once, nothing half-made), whole again, no split brain, no
+# failure later than `recovery_s` after the rollback. Issue 13's goals are asserted
+# where it sets them: a non-holder VM killed, a backend killed or an agent stopped on
+# a non-holder: 0 failed; the holder killed or cut off: <= 1 failed, error window <= 1 s.
+# On the holder, agent stops and a killed backend are measured against a goal.
+_AGENT_STOPS = {
+    "consul": "HAProxy keeps routing from what it last resolved",
+    "nomad": "the running containers go on serving without their Nomad client",
+    "haproxy": "keepalived moves the floating IP to a VM whose HAProxy answers",
+    "docker": "the VM's app containers stop and HAProxy routes to the other VMs",
+}
+
 CATALOGUE: tuple[Experiment, ...] = (
     Experiment(
         "kill-vm",
@@ -67,13 +77,17 @@ CATALOGUE: tuple[Experiment, ...] = (
         fault="kill-vm",
         select="not-vip-holder",
         expect=Expect(max_failed=0),
+        hypothesis="Losing a VM that holds no floating IP fails no request: HAProxy "
+        "routes around its backends and retries what was in flight.",
     ),
     Experiment(
         "kill-vip-holder",
         "The VM holding the floating IP killed",
         fault="kill-vm",
         select="vip-holder",
-        expect=Expect(max_error_window_s=5.0, target_error_window_s=2.0, max_error_windows=1),
+        expect=Expect(max_failed=1, max_error_window_s=1.0, max_error_windows=1),
+        hypothesis="When the floating-IP holder dies, another VM takes the IP and answers "
+        "through it; at most one request fails, in one window of at most 1 s.",
     ),
     Experiment(
         "kill-leader",
@@ -81,6 +95,7 @@ CATALOGUE: tuple[Experiment, ...] = (
         fault="kill-vm",
         select="consul-leader",
         expect=Expect(max_election_s=3.0),
+        hypothesis="The survivors elect a new Consul and Nomad leader within 3 s.",
     ),
     Experiment(
         "kill-two-vms",
@@ -89,6 +104,7 @@ CATALOGUE: tuple[Experiment, ...] = (
         select="vip-holder-and-one",
         fault_s=18.0,
         expect=Expect(max_resize_recovery_s=10.0),
+        hypothesis="With one VM left, uploads are accepted and resized again within 10 s.",
     ),
     Experiment(
         "freeze-vm",
@@ -96,6 +112,8 @@ CATALOGUE: tuple[Experiment, ...] = (
         fault="freeze-vm",
         select="not-vip-holder",
         expect=Expect(target_error_window_s=5.0),
+        hypothesis="A VM that stops without dying (paused) costs at most a 5 s error "
+        "window (a goal: requests sent to it wait until HAProxy marks it down).",
     ),
     Experiment(
         "partition-vm",
@@ -103,6 +121,18 @@ CATALOGUE: tuple[Experiment, ...] = (
         fault="partition-vm",
         select="not-vip-holder",
         expect=Expect(max_leaderless_s=3.0, max_success_gap_s=3.0),
+        hypothesis="The majority keeps a leader and the service keeps answering; the "
+        "cut-off VM never holds the floating IP beside the majority's holder.",
+    ),
+    Experiment(
+        "partition-vip-holder",
+        "The floating-IP holder cut off from its peers, then healed",
+        fault="partition-vm",
+        select="vip-holder",
+        expect=Expect(max_failed=1, max_error_window_s=1.0, max_success_gap_s=3.0),
+        hypothesis="The cut-off holder lets the floating IP go within the fencing delay "
+        "and the majority takes it: never two holders after it, at most one failed "
+        "request, an error window of at most 1 s, and the service keeps answering.",
     ),
     *(
         Experiment(
@@ -112,8 +142,22 @@ CATALOGUE: tuple[Experiment, ...] = (
             select="vip-holder",
             params={"agent": agent},
             expect=Expect(target_error_window_s=5.0),
+            hypothesis=f"With {agent} stopped on the floating-IP holder, {why}; an error "
+            "window of at most 5 s (a goal).",
         )
-        for agent in ("consul", "nomad", "haproxy", "docker")
+        for agent, why in _AGENT_STOPS.items()
+    ),
+    *(
+        Experiment(
+            f"stop-{agent}-non-holder",
+            f"{agent} stopped on a VM not holding the floating IP",
+            fault="stop-agent",
+            select="not-vip-holder",
+            params={"agent": agent},
+            expect=Expect(max_failed=0),
+            hypothesis=f"With {agent} stopped on a VM that holds no floating IP, no request fails.",
+        )
+        for agent in _AGENT_STOPS
     ),
     Experiment(
         "kill-backend",
@@ -122,6 +166,18 @@ CATALOGUE: tuple[Experiment, ...] = (
         select="vip-holder",
         params={"task": "backend"},
         expect=Expect(target_error_window_s=5.0),
+        hypothesis="Nomad replaces a killed backend container; meanwhile HAProxy sends "
+        "requests to the other VMs' backends (error window at most 5 s, a goal).",
+    ),
+    Experiment(
+        "kill-backend-non-holder",
+        "The backend container killed on a VM not holding the floating IP",
+        fault="kill-app",
+        select="not-vip-holder",
+        params={"task": "backend"},
+        expect=Expect(max_failed=0),
+        hypothesis="A backend container killed on a VM that holds no floating IP fails "
+        "no request: HAProxy retries on the others while Nomad replaces it.",
     ),
     Experiment(
         "broker-down",
@@ -129,6 +185,8 @@ CATALOGUE: tuple[Experiment, ...] = (
         fault="broker-down",
         select="provider",
         expect=Expect(only_503=True, recovery_s=10.0),
+        hypothesis="Without the broker, uploads are refused with the service's JSON 503 "
+        "(nothing else fails) and all is well within 10 s of its restart.",
     ),
     Experiment(
         "s3-down",
@@ -136,6 +194,8 @@ CATALOGUE: tuple[Experiment, ...] = (
         fault="s3-down",
         select="all",
         expect=Expect(only_503=True, recovery_s=10.0),
+        hypothesis="Without S3, requests are refused with the service's JSON 503 and all "
+        "is well within 10 s of S3 returning.",
     ),
 )
 

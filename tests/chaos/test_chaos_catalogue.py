@@ -10,6 +10,7 @@ from chaos.experiments import CATALOGUE, by_name
 from chaos.selectors import SELECTORS, SelectionError
 from chaos.target import VM, Target
 
+AGENTS = ("consul", "nomad", "haproxy", "docker")
 TARGET = Target(
     "http://10.0.0.250/",
     "10.0.0.250",
@@ -36,8 +37,9 @@ def test_the_issue_s_faults_are_all_in_the_catalogue(fault):
 
 
 @pytest.mark.parametrize("agent", ["consul", "nomad", "haproxy", "docker"])
-def test_every_agent_is_stopped_once(agent):
+def test_every_agent_is_stopped_on_the_holder_and_elsewhere(agent):
     assert by_name(f"stop-{agent}").params == {"agent": agent}
+    assert by_name(f"stop-{agent}-non-holder").params == {"agent": agent}
 
 
 def test_an_unknown_experiment_is_named():
@@ -76,3 +78,33 @@ def test_an_unknown_agent_is_refused():
     ctx = faults.Context(TARGET, None, None, [], {"agent": "sshd"})  # type: ignore[arg-type]
     with pytest.raises(faults.FaultError, match="unknown agent 'sshd'"):
         faults.FAULTS["stop-agent"].inject(ctx)
+
+
+@pytest.mark.parametrize("experiment", CATALOGUE, ids=lambda e: e.name)
+def test_every_experiment_states_its_hypothesis_and_judges_enough_traffic(experiment):
+    assert len(experiment.hypothesis) > 40 and experiment.hypothesis.endswith(".")
+    expect = experiment.expect
+    assert expect.min_acked > 0 and expect.min_window_reads > 0 and expect.recovery_s > 0
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["kill-vm", "kill-backend-non-holder", *(f"stop-{a}-non-holder" for a in AGENTS)],
+)
+def test_losing_a_non_holder_part_fails_no_request(name):
+    experiment = by_name(name)
+    assert experiment.select == "not-vip-holder" and experiment.expect.max_failed == 0
+
+
+@pytest.mark.parametrize("name", ["kill-vip-holder", "partition-vip-holder"])
+def test_losing_the_holder_fails_at_most_one_request_in_one_short_window(name):
+    experiment = by_name(name)
+    assert experiment.select == "vip-holder"
+    assert (experiment.expect.max_failed, experiment.expect.max_error_window_s) == (1, 1.0)
+
+
+@pytest.mark.parametrize("agent", AGENTS)
+def test_agent_stops_on_the_holder_stay_measured_against_their_goal(agent):
+    expect = by_name(f"stop-{agent}").expect
+    assert by_name(f"stop-{agent}").select == "vip-holder"
+    assert (expect.target_error_window_s, expect.max_failed) == (5.0, None)
