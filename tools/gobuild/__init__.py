@@ -56,7 +56,9 @@ def program(name: str) -> Program:
     # The package may live below its module's root (toxiproxy's cmd/server): the
     # version is that of the longest required module the package path starts with.
     required = re.findall(r"^\s*(?:require\s+)?(\S+)\s+(v\S+)", text, re.MULTILINE)
-    owners = [(mod, ver) for mod, ver in required if package == mod or package.startswith(mod + "/")]
+    owners = [
+        (mod, ver) for mod, ver in required if package == mod or package.startswith(mod + "/")
+    ]
     if not owners:
         raise ValueError(f"{go_mod} does not require {package} or a module holding it")
     version = max(owners, key=lambda owner: len(owner[0]))[1]
