@@ -20,6 +20,8 @@ import matplotlib.pyplot as plt
 from matplotlib.patches import Patch
 
 from chaos import timeline
+from chaos.checkers import split_brains
+from chaos.experiments import FENCING_DELAY_S
 from chaos.journal import History
 
 KIND_COLORS = {"upload": "#1f77b4", "status": "#2ca02c", "read": "#9467bd"}
@@ -97,6 +99,17 @@ def _shade(ax: Any, history: History, t0: float) -> None:
         ax.axvline(restored - t0, color="#ff9f1c", lw=1.2)
 
 
+def _split_brain_marks(axes: list[Any], history: History, t0: float) -> None:
+    """Hatched red where two VMs held the floating IP beyond the allowance; grey, the
+    fencing delay after the fault in which two holders are forgiven."""
+    injected = history.time_of("injected")
+    for ax in axes:
+        if injected:
+            ax.axvspan(injected - t0, injected + FENCING_DELAY_S - t0, color="#888888", alpha=0.12)
+        for a, b, _ in split_brains(history, injected):
+            ax.axvspan(a - t0, b - t0, facecolor="none", edgecolor="#d62728", hatch="//", lw=0)
+
+
 def _change_marks(ax: Any, history: History, t0: float, t1: float) -> None:
     seen = timeline.views(history.samples, t0, t1, 0.25)
     for attr, style in (("consul", ":"), ("vip", "--")):
@@ -140,10 +153,13 @@ def plot_experiment(
     top.set_ylabel("latency (s)")
     _shade(top, history, t0)
     _shade(bottom, history, t0)
+    _split_brain_marks([top, bottom], history, t0)
     _change_marks(top, history, t0, t1)
     handles, labels = top.get_legend_handles_labels()
     handles += [Patch(color="#d62728", alpha=0.25), Patch(color="#ff9f1c", alpha=0.25)]
-    labels += ["fault", "until whole again"]
+    handles += [Patch(color="#888888", alpha=0.25)]
+    handles += [Patch(facecolor="none", edgecolor="#d62728", hatch="//")]
+    labels += ["fault", "until whole again", "fencing delay", "two VIP holders"]
     top.legend(handles, labels, loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8)
     top.set_title(f"{title}\n{subtitle}", fontsize=10, loc="left")
     top.grid(True, which="both", alpha=0.2)

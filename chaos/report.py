@@ -20,6 +20,7 @@ COLUMNS = (
     ("consul_election_s", "new Consul leader", "{:.2f} s"),
     ("nomad_election_s", "new Nomad leader", "{:.2f} s"),
     ("vip_move_s", "VIP moved", "{:.2f} s"),
+    ("split_brain", "two VIP holders", "{}"),
     ("resize_recovery_s", "resized again", "{:.2f} s"),
     ("heal_s", "whole again", "{:.1f} s"),
     ("consul_leader_changes", "Consul leader changes", "{}"),
@@ -41,6 +42,8 @@ def _cell(figures: dict[str, Any], key: str, fmt: str) -> str:
     value = figures.get(key)
     if value is None:
         return "—"
+    if key == "split_brain":  # [start, end, VMs] stretches: the longest, or none
+        return f"{max(b - a for a, b, _ in value):.2f} s" if value else "never"
     return fmt.format(value)
 
 
@@ -60,14 +63,17 @@ def _summary(results: list[dict[str, Any]]) -> str:
         ops = f"{_cell(f, 'failed', '{}')} / {_cell(f, 'ops', '{}')}"
         cells = [ops] + [_cell(f, k, fmt) for k, _, fmt in COLUMNS[1:]]
         lost = f"{len(f.get('lost', []))} / {f.get('acked', '—')}"
+        took = (f.get("effect") or {}).get("ok")
+        effect = "—" if took is None else ("yes" if took else "<span class='fail'>no</span>")
         rows.append(
             f"<tr><td><a href='#{r['name']}'>{html.escape(r['name'])}</a></td>"
+            f"<td>{effect}</td>"
             f"<td class='text'>{', '.join(f.get('vms_hit', [])) or '—'}</td>"
             + "".join(f"<td>{c}</td>" for c in cells)
             + f"<td>{lost}</td><td>{_status(r)}</td></tr>"
         )
     return (
-        "<table><tr><th>experiment</th><th>VMs hit</th>"
+        "<table><tr><th>experiment</th><th>fault took effect</th><th>VMs hit</th>"
         + head.replace("<th>failed ops</th>", "<th>failed / all ops</th>")
         + "<th>lost / acknowledged</th><th>hypothesis</th></tr>"
         + "".join(rows)
@@ -104,6 +110,8 @@ def _section(result: dict[str, Any], out_dir: Path) -> str:
         f"{_cell(f, 'fault_s', '{:.1f} s')}; operations by kind "
         f"<code>{html.escape(json.dumps(f.get('ops_by_kind', {})))}</code>.</p>"
     )
+    if result.get("hypothesis"):
+        parts.append(f"<p><b>Hypothesis:</b> {html.escape(result['hypothesis'])}</p>")
     if result.get("error"):
         parts.append(f"<p class='fail'>Experiment error: {html.escape(result['error'])}</p>")
     if result.get("plot"):
@@ -129,8 +137,10 @@ def write_report(results: list[dict[str, Any]], out_dir: Path) -> Path:
         f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}. Each experiment runs a steady "
         "client through the floating IP (uploads, status polls, variant reads), injects one "
         "fault, rolls it back, waits until the cluster is whole again, then follows every "
-        "acknowledged upload to <code>done</code>. In the plots, red shading is the fault, "
-        "amber the wait until the cluster is whole again; red crosses are failed operations.</p>",
+        "upload to its end and reads back what was stored. Every experiment first shows its "
+        "fault took effect. In the plots, red shading is the fault, amber the wait until the "
+        "cluster is whole again, grey the fencing delay; red crosses are failed operations, "
+        "hatched red bars two VMs holding the floating IP (split brain).</p>",
         _summary(results),
         *(_section(r, out_dir) for r in results),
         "</body></html>",

@@ -40,6 +40,7 @@ class Result:
     journal: str
     plot: str | None = None
     error: str | None = None  # the experiment itself broke (not a failed verdict)
+    hypothesis: str = ""
     started: float = field(default_factory=time.time)
 
     @property
@@ -50,6 +51,7 @@ class Result:
         return {
             "name": self.name,
             "title": self.title,
+            "hypothesis": self.hypothesis,
             "fault": self.fault,
             "passed": self.passed,
             "error": self.error,
@@ -211,6 +213,7 @@ def _judge(
         heal_problems,
         str(journal_path),
         error=error,
+        hypothesis=experiment.hypothesis,
     )
     png = journal_path.parent.parent / f"{experiment.name}.png"
     result.plot = str(
@@ -240,6 +243,7 @@ def rejudge(previous: dict[str, Any], experiment: Experiment) -> Result:
         str(journal_path),
         error=previous.get("error"),
         started=previous.get("started", 0.0),
+        hypothesis=experiment.hypothesis,
     )
     png = journal_path.parent.parent / f"{experiment.name}.png"
     result.plot = str(plot_experiment(history, vms, experiment.title, subtitle(figures), png))
@@ -259,5 +263,6 @@ def subtitle(figures: dict[str, Any]) -> str:
         f"{len(figures.get('lost', []))}/{figures.get('acked')} acknowledged uploads\n"
         f"new Consul leader {secs('consul_election_s')} · new Nomad leader "
         f"{secs('nomad_election_s')} · VIP moved {secs('vip_move_s')} · whole again "
-        f"{secs('heal_s')} after the rollback"
+        f"{secs('heal_s')} after the rollback · two VIP holders "
+        f"{len(figures.get('split_brain') or [])} times"
     )

@@ -82,3 +82,25 @@ def test_members_output_is_parsed_or_refused(line: str, members: int | None) -> 
 )
 def test_the_observer_reads_only_whole_sampler_lines(line: str, parsed: bool) -> None:
     assert (probes.parse_sample(line) is not None) == parsed
+
+
+def test_the_observer_turns_sampler_lines_into_samples_naming_vms() -> None:
+    from chaos.journal import Journal
+    from chaos.observer import Observer
+    from chaos.target import VM, Target
+
+    vms = tuple(VM(f"vm{i}", f"10.0.0.1{i}", f"lab-vm{i}") for i in (1, 2, 3))
+    target = Target("http://10.0.0.250/", "10.0.0.250", vms, None, None, lab="lab")
+    journal = Journal()
+    observer = Observer(None, target, journal)  # type: ignore[arg-type]
+    for line in (
+        '{"consul": "10.0.0.12:8300", "nomad": "", "vip": true}\n',
+        '{"consul": null, "nomad": "10.0.0.13:4647", "vip": false}\n',
+        "Traceback (most recent call last):\n",
+    ):
+        observer._record(vms[0], line)
+    samples = journal.snapshot().samples
+    assert [(s.node, s.consul_leader, s.nomad_leader, s.vip) for s in samples] == [
+        ("vm1", "vm2", "", True),
+        ("vm1", None, "vm3", False),
+    ]

@@ -86,3 +86,31 @@ def test_a_recorded_run_is_judged_again_from_its_journal(tmp_path):
     assert [(v.check, v.got) for v in result.verdicts if not v.ok] == [("failed operations", "3")]
     assert result.figures["error_window_s"] == pytest.approx(0.45)
     assert (tmp_path / "kill-vip-holder.png").is_file()
+
+
+def test_the_report_shows_the_hypothesis_the_effect_and_the_split_brain(tmp_path):
+    history = vip_failover_history()
+    history.samples += [
+        s.__class__(s.t, "vm3", "vm2", "vm2", True)
+        for s in history.samples
+        if s.node == "vm2" and s.t > history.samples[0].t + 15
+    ]
+    fig = checkers.figures(history, VMS, "silent")
+    assert fig["split_brain"] and fig["effect"]["ok"]
+    plot = plot_experiment(history, VMS, "t", subtitle(fig), tmp_path / "split.png")
+    verdicts = checkers.verdicts(Expect(), fig, [])
+    one = {
+        "name": "partition-vip-holder",
+        "title": "holder cut off",
+        "hypothesis": "Never two holders after the fencing delay.",
+        "fault": "cut vm1 off",
+        "passed": False,
+        "error": None,
+        "figures": fig,
+        "verdicts": [checkers.as_dict(v) for v in verdicts],
+        "plot": str(plot),
+    }
+    page = report.write_report([one], tmp_path).read_text()
+    assert "<b>Hypothesis:</b> Never two holders after the fencing delay." in page
+    assert "vm2, vm3 held the floating IP together for" in page
+    assert "<th>fault took effect</th>" in page and "<td>yes</td>" in page
