@@ -2,8 +2,9 @@
 
 A VM is ready when systemd says `running` (not `degraded`), its Docker engine
 answers and SSH through the bastion works. The provider is ready when systemd
-says `running` (its units create the RabbitMQ user), MinIO has the bucket and
-the registry answers on its published port.
+says `running` (its units create the RabbitMQ user), MinIO has the bucket, the
+registry answers on its published port, and Toxiproxy has its two proxies (their
+traffic is not checked here: a toxic someone added on purpose would fail `up`).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
+from lab import toxiproxy
 from lab.engine import LabError, docker
 from lab.machines import wait_for
 from lab.progress import say
@@ -143,7 +145,17 @@ def _registry_ready(url: str) -> bool:
         return answer.status == 200
 
 
-def wait_provider(state: LabState) -> None:
+def _toxiproxy_ready(state: LabState) -> bool:
+    with urllib.request.urlopen(f"{toxiproxy.api_url(state)}/proxies", timeout=5) as answer:
+        proxies = json.load(answer)
+    wanted = {p.name: toxiproxy.listen(state, p.name) for p in toxiproxy.PROXIES}
+    found = {name: proxy.get("listen") for name, proxy in proxies.items()}
+    if {name: found.get(name) for name in wanted} != wanted:
+        raise LabError(f"Toxiproxy has the proxies {found}, not {wanted}")
+    return True
+
+
+def wait_provider(state: LabState, proxied: bool = True) -> None:
     wait_booted(state.topology.provider)
     checks: list[tuple[str, Callable[[], bool]]] = [
         (f"bucket {BUCKET!r} in MinIO", lambda: _bucket_ready(state)),
@@ -152,5 +164,7 @@ def wait_provider(state: LabState) -> None:
             lambda: _registry_ready(f"http://127.0.0.1:{state.registry_port}/v2/"),
         ),
     ]
+    if proxied:
+        checks.append(("Toxiproxy's s3 and amqp proxies", lambda: _toxiproxy_ready(state)))
     for what, check in checks:
         wait_for(what, check, 60.0)

@@ -65,8 +65,9 @@ def machine_images() -> list[Image]:
     return [systemd, Image("bastion", BASE), Image("vm", systemd.tag)]
 
 
-def provider_image(minio: Path) -> Image:
-    return Image("provider", f"{PREFIX}/systemd:{SUITE}", ((minio, "minio"),))
+def provider_image(minio: Path, toxiproxy: Path) -> Image:
+    extra = ((minio, "minio"), (toxiproxy, "toxiproxy-server"))
+    return Image("provider", f"{PREFIX}/systemd:{SUITE}", extra)
 
 
 def _label(tag: str) -> str | None:
@@ -166,9 +167,10 @@ def ensure_machine_images() -> list[str]:
         return [image.tag for image in machine_images() if ensure_image(image)]
 
 
-def ensure_provider_image(minio: Path) -> str:
-    """Build the provider image (it needs MinIO's binary) when stale; return its tag."""
-    image = provider_image(minio)
+def ensure_provider_image(minio: Path, toxiproxy: Path) -> str:
+    """Build the provider image (it needs MinIO's and Toxiproxy's binaries) when stale;
+    return its tag."""
+    image = provider_image(minio, toxiproxy)
     with locked(_BUILD_LOCK, "image build"):
         ensure_image(image)
     return image.tag

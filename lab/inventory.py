@@ -3,6 +3,9 @@ ssh_config for people, and the status document (`status --json`).
 
 All endpoints are IP addresses: containers inside the VMs cannot use Docker's
 embedded DNS, and the controller has no name for the lab's machines either.
+The VMs reach S3 and RabbitMQ through the provider's Toxiproxy (`lab/toxiproxy.py`)
+so the chaos suite can slow or break them; the controller's own endpoints in the
+status document and s3.json are the direct ones.
 """
 
 from __future__ import annotations
@@ -13,21 +16,25 @@ from typing import Any
 
 import yaml
 
+from lab import toxiproxy
 from lab.state import BUCKET, LabState, write_private
 
 _NO_HOST_KEYS = "-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null"
 
 
-def amqp_url(state: LabState) -> str:
+def amqp_url(state: LabState, *, proxied: bool = False) -> str:
+    """RabbitMQ's URL: direct (port 5672), or through Toxiproxy's `amqp` proxy."""
     creds = state.credentials
-    return (
-        f"amqp://{creds.rabbitmq_user}:{creds.rabbitmq_password}"
-        f"@{state.topology.provider.address}:5672/"
+    where = (
+        toxiproxy.listen(state, "amqp") if proxied else f"{state.topology.provider.address}:5672"
     )
+    return f"amqp://{creds.rabbitmq_user}:{creds.rabbitmq_password}@{where}/"
 
 
-def s3_endpoint(state: LabState) -> str:
-    return f"http://{state.topology.provider.address}:9000"
+def s3_endpoint(state: LabState, *, proxied: bool = False) -> str:
+    """MinIO's endpoint: direct (port 9000), or through Toxiproxy's `s3` proxy."""
+    where = toxiproxy.listen(state, "s3") if proxied else f"{state.topology.provider.address}:9000"
+    return f"http://{where}"
 
 
 def registry(state: LabState) -> str:
@@ -44,7 +51,11 @@ def proxy_args(state: LabState) -> str:
     return f'-o ProxyCommand="{proxy}" {_NO_HOST_KEYS}'
 
 
-def inventory(state: LabState, consul: Path, nomad: Path) -> dict[str, Any]:
+def inventory(
+    state: LabState, consul: Path, nomad: Path, *, proxied: bool = True
+) -> dict[str, Any]:
+    """The Ansible inventory; `proxied`: the VMs use S3 and RabbitMQ through Toxiproxy
+    (False only for a provider that still runs an image without it)."""
     topo = state.topology
     creds = state.credentials
     all_vars = {
@@ -59,11 +70,11 @@ def inventory(state: LabState, consul: Path, nomad: Path) -> dict[str, Any]:
         "imgcloud_private_interface": "eth0",
         "imgcloud_registry": registry(state),
         "imgcloud_registry_push": registry_push(state),
-        "imgcloud_s3_endpoint": s3_endpoint(state),
+        "imgcloud_s3_endpoint": s3_endpoint(state, proxied=proxied),
         "imgcloud_s3_access_key": creds.s3_access_key,
         "imgcloud_s3_secret_key": creds.s3_secret_key,
         "imgcloud_s3_bucket": BUCKET,
-        "imgcloud_amqp_url": amqp_url(state),
+        "imgcloud_amqp_url": amqp_url(state, proxied=proxied),
         "imgcloud_secrets_dir": str(state.secrets_dir),
         "consul_install_method": "copy",
         "consul_binary_src": str(consul),
@@ -115,8 +126,18 @@ def ssh_config(state: LabState) -> str:
     return "\n".join(lines)
 
 
-def status(state: LabState) -> dict[str, Any]:
+def status(state: LabState, *, proxied: bool = True) -> dict[str, Any]:
     topo = state.topology
+    provider: dict[str, Any] = {
+        "address": topo.provider.address,
+        "container": topo.provider.container,
+        "s3": {"endpoint": s3_endpoint(state), "credentials": str(state.s3_credentials)},
+        "rabbitmq": {"url": amqp_url(state)},
+        "registry": registry(state),
+        "registry_push": registry_push(state),
+    }
+    if proxied:
+        provider["toxiproxy"] = toxiproxy.status(state)
     return {
         "name": topo.name,
         "url": f"http://{topo.vip}/",
@@ -144,18 +165,11 @@ def status(state: LabState) -> dict[str, Any]:
             "nomad_token": str(state.secrets_dir / "nomad-management.token"),
             "nomad_api": [f"https://{node.address}:4646" for node in topo.nodes],
         },
-        "provider": {
-            "address": topo.provider.address,
-            "container": topo.provider.container,
-            "s3": {"endpoint": s3_endpoint(state), "credentials": str(state.s3_credentials)},
-            "rabbitmq": {"url": amqp_url(state)},
-            "registry": registry(state),
-            "registry_push": registry_push(state),
-        },
+        "provider": provider,
     }
 
 
-def write_all(state: LabState, consul: Path, nomad: Path) -> None:
+def write_all(state: LabState, consul: Path, nomad: Path, *, proxied: bool = True) -> None:
     creds = state.credentials
     s3 = {
         "endpoint": s3_endpoint(state),
@@ -165,7 +179,9 @@ def write_all(state: LabState, consul: Path, nomad: Path) -> None:
     }
     write_private(state.s3_credentials, json.dumps(s3, indent=2) + "\n")
     header = f"# The lab {state.topology.name!r}, written by `python -m lab up`. Do not edit.\n"
-    text = yaml.safe_dump(inventory(state, consul, nomad), sort_keys=False, width=1000)
+    text = yaml.safe_dump(
+        inventory(state, consul, nomad, proxied=proxied), sort_keys=False, width=1000
+    )
     write_private(state.inventory, header + text)
     write_private(state.ssh_config, ssh_config(state))
-    write_private(state.status_file, json.dumps(status(state), indent=2) + "\n")
+    write_private(state.status_file, json.dumps(status(state, proxied=proxied), indent=2) + "\n")

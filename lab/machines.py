@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from lab import toxiproxy
 from lab.engine import LabError, docker
 from lab.images import PREFIX, SUITE
 from lab.state import LabState
@@ -115,6 +116,8 @@ def provider(state: LabState) -> Machine:
         f"RABBITMQ_USER={creds.rabbitmq_user}\nRABBITMQ_PASSWORD={creds.rabbitmq_password}\n",
         0o600,
     )
+    for path, text in toxiproxy.files(state).items():
+        payload.add(path, text)
     publish = ["--publish", f"127.0.0.1:{state.registry_port}:5000"]
     args = _common(state, node) + SYSTEMD_FLAGS + publish
     return Machine(node, f"{PREFIX}/provider:{SUITE}", args, payload)

@@ -36,11 +36,20 @@ def render(status: dict[str, Any], machines: dict[str, str], title: str) -> str:
         + _rel(provider["s3"]["credentials"]),
         f"  registry     {provider['registry']} for the VMs; push from here to "
         + provider["registry_push"],
+        *_toxiproxy_line(provider),
         f"  inventory    {_rel(status['inventory'])}",
         f"  bastion key  {_rel(bastion['key'])}",
         "  details      python -m lab status --json" + _name_flag(status["name"]),
     ]
     return "\n".join(lines)
+
+
+def _toxiproxy_line(provider: dict[str, Any]) -> list[str]:
+    toxiproxy = provider.get("toxiproxy")
+    if not toxiproxy:
+        return []
+    proxies = ", ".join(f"{name} {p['listen']}" for name, p in toxiproxy["proxies"].items())
+    return [f"  Toxiproxy    {toxiproxy['api']}  (the VMs' S3 and RabbitMQ: {proxies})"]
 
 
 def _name_flag(name: str) -> str:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import gobuild
 
-from lab import health, images, inventory, machines
+from lab import health, images, inventory, machines, toxiproxy
 from lab.down import remove_machines
 from lab.engine import docker, ensure_docker, ensure_inotify_limits
 from lab.images import ensure_machine_images, image_id
@@ -24,7 +24,7 @@ from lab.topology import Node, state_dir
 
 
 def _binary(name: str) -> Path:
-    """consul, nomad or minio from PATH or the cache, else built with Go (once)."""
+    """consul, nomad, minio or toxiproxy from PATH or the cache, else built with Go (once)."""
     if gobuild.find(name) is not None:
         return gobuild.ensure(name)
     with step(f"getting {name} (built with Go once, then cached)"):
@@ -60,14 +60,14 @@ def _check_vm(state: LabState, node: Node) -> None:
     health.wait_ssh(state, node)
 
 
-def _wait_healthy(state: LabState) -> None:
+def _wait_healthy(state: LabState, proxied: bool) -> None:
     topo = state.topology
     with (
         step("waiting for the bastion, the provider and the VMs to be ready"),
         ThreadPoolExecutor(max_workers=len(topo.nodes) + 1) as pool,
     ):
         jobs = [pool.submit(health.wait_ssh, state, topo.bastion)]
-        jobs.append(pool.submit(health.wait_provider, state))
+        jobs.append(pool.submit(health.wait_provider, state, proxied))
         jobs += [pool.submit(_check_vm, state, node) for node in topo.nodes]
         for job in jobs:
             job.result()
@@ -99,10 +99,18 @@ def up(name: str, vms: int | None) -> tuple[LabState, dict[str, str], float]:
         actions[machine.node.name] = machines.ensure_running(
             machine, topo.network, image_id(machine.image)
         )
-    provider_tag = images.ensure_provider_image(_binary("minio"))
+    provider_tag = images.ensure_provider_image(_binary("minio"), _binary("toxiproxy"))
     actions["provider"] = machines.ensure_running(
         machines.provider(state), topo.network, image_id(provider_tag)
     )
-    inventory.write_all(state, _binary("consul"), _binary("nomad"))
-    _wait_healthy(state)
+    # A provider kept from before Toxiproxy has no proxies: its VMs keep the direct
+    # ports until `down` and `up` give it the new image.
+    proxied = toxiproxy.in_provider(state)
+    if not proxied:
+        say(
+            f"{topo.provider.container} has no Toxiproxy (older image): the inventory "
+            "keeps the direct S3 and RabbitMQ ports; `down` then `up` to put them behind it"
+        )
+    inventory.write_all(state, _binary("consul"), _binary("nomad"), proxied=proxied)
+    _wait_healthy(state, proxied)
     return state, actions, time.monotonic() - start

@@ -8,6 +8,7 @@ import re
 import time
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 import yaml
@@ -172,7 +173,15 @@ def test_inventory_follows_the_contract(lab: dict[str, Any]) -> None:
     assert variables["imgcloud_vip"] == lab["vip"]
     assert variables["imgcloud_registry"] == lab["provider"]["registry"]
     assert variables["docker_insecure_registries"] == [lab["provider"]["registry"]]
-    assert variables["imgcloud_amqp_url"] == lab["provider"]["rabbitmq"]["url"]
+    # The VMs reach RabbitMQ through Toxiproxy (test_lab_toxiproxy.py checks the port),
+    # with the lab's own user.
+    direct = urlsplit(lab["provider"]["rabbitmq"]["url"])
+    proxied = urlsplit(variables["imgcloud_amqp_url"])
+    assert (proxied.username, proxied.password, proxied.hostname) == (
+        direct.username,
+        direct.password,
+        direct.hostname,
+    )
     for name in ("consul_binary_src", "nomad_binary_src"):
         assert Path(variables[name]).is_file()
     bastion = inventory["children"]["bastion"]["hosts"]["bastion1"]

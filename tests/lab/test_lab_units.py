@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import io
 import ipaddress
+import json
 import tarfile
 from pathlib import Path
 
 import pytest
 
-from lab import engine, state
+from lab import engine, images, state, summary, toxiproxy
 from lab.engine import LabError
-from lab.inventory import inventory, proxy_args, ssh_config
-from lab.machines import Payload
+from lab.inventory import inventory, proxy_args, ssh_config, status
+from lab.machines import Payload, provider
 from lab.state import Credentials, LabState
 from lab.topology import Topology, lab_name
 
@@ -121,3 +122,78 @@ def test_the_subnet_avoids_docker_networks_and_host_routes(
     monkeypatch.setattr(state, "_used_subnets", lambda: [ipaddress.IPv4Network("10.210.0.0/24")])
     monkeypatch.setattr(state, "_host_routes", lambda: [ipaddress.IPv4Network("10.210.1.0/25")])
     assert state._pick_subnet("imgcloud") == ipaddress.IPv4Network("10.210.2.0/24")
+
+
+def test_the_vms_reach_s3_and_rabbitmq_through_toxiproxy(tmp_path: Path) -> None:
+    variables = inventory(_state(tmp_path), Path("/bin/consul"), Path("/bin/nomad"))["all"]["vars"]
+    assert variables["imgcloud_s3_endpoint"] == "http://10.210.7.3:9100"
+    assert variables["imgcloud_amqp_url"] == "amqp://u:p@10.210.7.3:5673/"
+
+
+def test_the_status_keeps_the_direct_endpoints_and_names_the_proxies(tmp_path: Path) -> None:
+    provider_status = status(_state(tmp_path))["provider"]
+    assert provider_status["s3"]["endpoint"] == "http://10.210.7.3:9000"
+    assert provider_status["rabbitmq"]["url"] == "amqp://u:p@10.210.7.3:5672/"
+    assert provider_status["toxiproxy"] == {
+        "api": "http://10.210.7.3:8474",
+        "proxies": {
+            "s3": {"listen": "10.210.7.3:9100", "upstream": "127.0.0.1:9000"},
+            "amqp": {"listen": "10.210.7.3:5673", "upstream": "127.0.0.1:5672"},
+        },
+    }
+
+
+def test_a_provider_without_toxiproxy_keeps_the_vms_on_the_direct_ports(tmp_path: Path) -> None:
+    lab = _state(tmp_path)
+    variables = inventory(lab, Path("/c"), Path("/n"), proxied=False)["all"]["vars"]
+    assert variables["imgcloud_s3_endpoint"] == "http://10.210.7.3:9000"
+    assert variables["imgcloud_amqp_url"] == "amqp://u:p@10.210.7.3:5672/"
+    assert "toxiproxy" not in status(lab, proxied=False)["provider"]
+
+
+def test_the_provider_gets_toxiproxys_address_and_proxies_before_its_boot(tmp_path: Path) -> None:
+    files = {path: data for path, data, _, _ in provider(_state(tmp_path)).payload.files}
+    assert files["etc/lab/toxiproxy.env"] == b"TOXIPROXY_HOST=10.210.7.3\n"
+    config = json.loads(files["etc/lab/toxiproxy.json"])
+    assert [(p["name"], p["listen"], p["upstream"], p["enabled"]) for p in config] == [
+        ("s3", "10.210.7.3:9100", "127.0.0.1:9000", True),
+        ("amqp", "10.210.7.3:5673", "127.0.0.1:5672", True),
+    ]
+
+
+def test_toxiproxys_unit_serves_the_api_port_from_the_lab_config() -> None:
+    unit = (images.IMAGES_DIR / "provider" / "toxiproxy.service").read_text()
+    start = next(line for line in unit.splitlines() if line.startswith("ExecStart="))
+    assert start.split() == [
+        "ExecStart=/usr/local/bin/toxiproxy-server",
+        "-host", "${TOXIPROXY_HOST}",
+        "-port", str(toxiproxy.API_PORT),
+        "-config", f"/{toxiproxy.CONFIG}",
+    ]  # fmt: skip
+    assert f"EnvironmentFile=/{toxiproxy.ENV}" in unit
+    dockerfile = (images.IMAGES_DIR / "provider" / "Dockerfile").read_text()
+    assert "toxiproxy.service" in dockerfile.split("systemctl enable")[-1]
+    assert f'LABEL {toxiproxy.LABEL}="1"' in dockerfile
+
+
+def test_the_provider_image_carries_toxiproxy_so_adding_it_rebuilds_the_image(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(images, "image_id", lambda tag: "sha256:parent")
+    minio, proxy, other = (tmp_path / name for name in ("minio", "toxiproxy", "other"))
+    for path, data in ((minio, b"m"), (proxy, b"t"), (other, b"tt")):
+        path.write_bytes(data)
+    image = images.provider_image(minio, proxy)
+    assert [name for _, name in image.extra_files] == ["minio", "toxiproxy-server"]
+    before = images.Image("provider", image.parent, ((minio, "minio"),))
+    assert images._source_hash(image) != images._source_hash(before)
+    assert images._source_hash(image) != images._source_hash(images.provider_image(minio, other))
+    assert images._source_hash(image) == images._source_hash(images.provider_image(minio, proxy))
+
+
+def test_the_summary_names_toxiproxy_when_the_provider_has_it(tmp_path: Path) -> None:
+    lab = _state(tmp_path)
+    text = summary.render(status(lab), {}, "lab t")
+    assert "Toxiproxy    http://10.210.7.3:8474" in text
+    assert "s3 10.210.7.3:9100, amqp 10.210.7.3:5673" in text
+    assert "Toxiproxy" not in summary.render(status(lab, proxied=False), {}, "lab t")
