@@ -8,7 +8,13 @@ watch polls until it sees the effect or its deadline) and records what it saw as
   members (a VM cut off from its peers; on real VMs, also a killed or frozen one);
 - `unit-inactive`: `systemctl is-active` says every stopped unit is inactive;
 - `container-replaced`: the task's container running after the kill is not the one
-  running before it.
+  running before it;
+- `toxic`: the toxics a provider fault added, read back from Toxiproxy's API;
+- `disk-full`, `clock-skewed`: the VM hit has < 1 MiB free, or reads a clock off the
+  controller's by at least half the jump;
+- `rollout-running`: after the VM was killed, a deployment of the new version still
+  runs; `release-reverted`: the bad release's tasks crashed and Nomad failed its
+  deployment "rolling back" (Nomad's own words, not the suite registering the good one).
 
 A killed or frozen VM in the lab needs no watch (its samples stop), nor do broker and
 S3 faults (uploads fail with the service's 503): both are read from the journal.
@@ -21,19 +27,22 @@ import threading
 import time
 from typing import Any
 
-from chaos import probes
+from chaos import faults_provider, faults_vm, nomad_api, probes
 from chaos.faults import AGENTS, Context, sh
 from chaos.journal import Journal
 from chaos.remote import run
+from chaos.toxiproxy import Toxiproxy
 
 POLL_S = 0.5  # between two looks at the cluster
 CONTAINER_GRACE_S = 30.0  # Nomad restarts a killed task after its restart delay (5 s)
+RELEASE_GRACE_S = 90.0  # Nomad reverts a crash-looping release after its healthy deadline
 
 
 class Watch:
     """Polls for one effect from `start` until seen, `stop`, or the deadline."""
 
     rule = ""
+    outlives_window = False  # True: keeps looking after the rollback, to its deadline
 
     def __init__(self, ctx: Context, journal: Journal) -> None:
         self.ctx, self.journal = ctx, journal
@@ -117,6 +126,7 @@ class UnitInactive(Watch):
 
 class ContainerReplaced(Watch):
     rule = "container-replaced"
+    outlives_window = True  # a replaced container may come after the rollback
 
     def _ids(self) -> dict[str, list[str]]:
         task = shlex.quote(str(self.ctx.params.get("task", "backend")))
@@ -149,4 +159,129 @@ def watch_for(
         return UnitInactive(ctx, journal), window
     if effect == "container-replaced":
         return ContainerReplaced(ctx, journal), window + CONTAINER_GRACE_S
+    if effect in ("toxic-slow", "toxic-503"):
+        return ToxicInstalled(ctx, journal), window
+    if effect == "disk-full":
+        return DiskFull(ctx, journal), window
+    if effect == "clock-skewed":
+        return ClockSkewed(ctx, journal), window
+    if effect == "silent-during-rollout":
+        return RolloutRunning(ctx, journal), window
+    if effect == "release-reverted":
+        return ReleaseReverted(ctx, journal), window + RELEASE_GRACE_S
     return None, 0.0
+
+
+class ToxicInstalled(Watch):
+    """The toxics the fault asked for, read back from Toxiproxy's API."""
+
+    rule = "toxic"
+
+    def look(self) -> bool:
+        info = self.ctx.target.toxiproxy
+        if info is None:
+            self.last = {"error": "the target has no Toxiproxy"}
+            return False
+        wanted = faults_provider.toxics(self.ctx.params)
+        with Toxiproxy(info.api) as client:
+            proxies = client.proxies()
+        proxy = wanted[0]["proxy"]
+        there = proxies[proxy].toxics if proxy in proxies else ()
+        self.last = {
+            "proxy": proxy,
+            "toxics": [{"name": t.name, "type": t.type, "stream": t.stream} for t in there],
+        }
+        names = {(t.name, t.type) for t in there}
+        return all((w["name"], w["type"]) in names for w in wanted)
+
+
+class DiskFull(Watch):
+    """Every VM hit has less than 1 MiB free where Docker and the agents write."""
+
+    rule = "disk-full"
+
+    def look(self) -> bool:
+        free: dict[str, dict[str, int]] = {}
+        for vm in self.ctx.vms:
+            done = sh(self.ctx.executor, vm, faults_vm.free_script(), 15)
+            pairs = [line.split() for line in done.stdout.splitlines() if line.strip()]
+            free[vm.name] = {p[0]: int(p[1]) for p in pairs if len(p) == 2 and p[1].isdigit()}
+        self.last = {"free": free}
+        return bool(free) and all(
+            found.get(faults_vm.FILL_DIRS[0], faults_vm.FULL_BELOW) < faults_vm.FULL_BELOW
+            for found in free.values()
+        )
+
+
+class ClockSkewed(Watch):
+    """Every VM hit reads a wall clock off the controller's by at least half the jump."""
+
+    rule = "clock-skewed"
+
+    def look(self) -> bool:
+        offset = float(self.ctx.params.get("offset_s", faults_vm.CLOCK_JUMP_S))
+        skews: dict[str, float | None] = {}
+        for vm in self.ctx.vms:
+            asked = time.time()
+            done = sh(self.ctx.executor, vm, "date +%s.%N", 15)
+            answered = time.time()
+            try:
+                skews[vm.name] = round(float(done.stdout.strip()) - (asked + answered) / 2, 2)
+            except ValueError:
+                skews[vm.name] = None
+        self.last = {"skew_s": skews}
+        return all(s is not None and abs(s) >= offset / 2 for s in skews.values())
+
+
+class _Release(Watch):
+    """Reads the job from Nomad on a VM the fault spares, with the deploy token."""
+
+    version = -1
+
+    def _ask(self) -> tuple[Any, str, str]:
+        hit = {vm.name for vm in self.ctx.vms}
+        spared = [vm for vm in self.ctx.target.vms if vm.name not in hit]
+        creds = self.ctx.target.credentials
+        job = str(self.ctx.params.get("job", "imgcloud-backend"))
+        return spared[0], creds.nomad_deploy_token if creds else "", job
+
+    def before(self) -> None:
+        vm, token, job = self._ask()
+        self.version = int(nomad_api.job(self.ctx.executor, vm, token, job).get("Version", -1))
+
+
+class RolloutRunning(_Release):
+    """A deployment of a newer version than before the fault still runs after the kill."""
+
+    rule = "rollout-running"
+
+    def look(self) -> bool:
+        vm, token, job = self._ask()
+        found = nomad_api.deployment(self.ctx.executor, vm, token, job) or {}
+        self.last = {
+            "deployment": str(found.get("ID", ""))[:8],
+            "version": found.get("JobVersion"),
+            "status": found.get("Status"),
+            "description": found.get("StatusDescription"),
+        }
+        return int(found.get("JobVersion", -1)) > self.version and found.get("Status") == "running"
+
+
+class ReleaseReverted(_Release):
+    """The bad release's tasks crashed and Nomad failed its deployment and rolled back."""
+
+    rule = "release-reverted"
+    outlives_window = True  # Nomad gives up on the release after its healthy deadline
+
+    def look(self) -> bool:
+        vm, token, job = self._ask()
+        allocs = nomad_api.allocations(self.ctx.executor, vm, token, job)
+        crashed = nomad_api.crashed(allocs, self.version)
+        found = nomad_api.deployments(self.ctx.executor, vm, token, job)
+        failed = nomad_api.reverted_by_nomad(found, self.version + 1)
+        self.last = {
+            "crashed": crashed,
+            "bad_version": self.version + 1,
+            "reverted": (failed or {}).get("StatusDescription"),
+        }
+        return bool(crashed) and failed is not None

@@ -200,6 +200,118 @@ CATALOGUE: tuple[Experiment, ...] = (
 )
 
 
+# A slow or flaky provider (Toxiproxy in front of S3 and RabbitMQ): what a latency or a
+# bandwidth cap adds must show in the uploads' latency, and nothing may fail; reset or
+# stalled connections must show as the service's JSON 503 and nothing else.
+_LATENCY = {"latency": 800, "jitter": 200}  # ms: each S3 call or broker answer +0.6-1 s
+
+CATALOGUE += (
+    Experiment(
+        "slow-s3",
+        "S3 answers 800 ms late (Toxiproxy latency)",
+        fault="toxic-slow",
+        select="provider",
+        params={"proxy": "s3", "type": "latency", "attributes": _LATENCY, "min_added_s": 0.4},
+        expect=Expect(max_failed=0, recovery_s=10.0),
+        hypothesis="With every S3 answer 800 ms late, uploads and reads are slower but "
+        "none fails: the service's timeouts are longer than a slow provider.",
+    ),
+    Experiment(
+        "slow-broker",
+        "RabbitMQ answers 800 ms late (Toxiproxy latency)",
+        fault="toxic-slow",
+        select="provider",
+        params={"proxy": "amqp", "type": "latency", "attributes": _LATENCY, "min_added_s": 0.4},
+        expect=Expect(max_failed=0, recovery_s=10.0),
+        hypothesis="With the broker's confirms 800 ms late, uploads take longer to be "
+        "acknowledged but none fails (the publish timeout is 5 s).",
+    ),
+    Experiment(
+        "s3-bandwidth",
+        "S3 capped at 64 KB/s each way (Toxiproxy bandwidth)",
+        fault="toxic-slow",
+        select="provider",
+        params={
+            "proxy": "s3",
+            "type": "bandwidth",
+            "attributes": {"rate": 64},  # KB/s
+            "streams": ["upstream", "downstream"],
+            "min_added_s": 0.2,
+        },
+        expect=Expect(max_failed=0, recovery_s=10.0),
+        hypothesis="Through a 64 KB/s link to S3, originals and variants move slowly but "
+        "no request fails.",
+    ),
+    Experiment(
+        "s3-resets",
+        "A third of S3 connections reset (Toxiproxy reset_peer)",
+        fault="toxic-break",
+        select="provider",
+        params={"proxy": "s3", "type": "reset_peer", "attributes": {"timeout": 0}, "toxicity": 0.3},
+        expect=Expect(only_503=True, recovery_s=10.0),
+        hypothesis="When S3 connections are reset, a request whose retry fails too is "
+        "refused with the service's JSON 503, never half-stored, and nothing fails once "
+        "the resets stop.",
+    ),
+    Experiment(
+        "broker-timeout",
+        "RabbitMQ connections stall (Toxiproxy timeout)",
+        fault="toxic-break",
+        select="provider",
+        params={"proxy": "amqp", "type": "timeout", "attributes": {"timeout": 0}},
+        # A stalled connection resumes when the toxic goes, or is dropped after two
+        # missed 10 s heartbeats and made again: up to 15 s to be well.
+        expect=Expect(only_503=True, recovery_s=15.0),
+        hypothesis="When the broker's connections stall, uploads are refused with the "
+        "service's JSON 503 once the publish confirm times out, and all is well within "
+        "15 s of the stall ending.",
+    ),
+    Experiment(
+        "kill-vm-during-rollout",
+        "A VM killed in the middle of a rolling update of the backend",
+        fault="rollout-kill",
+        select="not-vip-holder",
+        params={"job": "imgcloud-backend"},
+        fault_s=15.0,
+        heal_deadline_s=300.0,
+        expect=Expect(max_failed=1),
+        hypothesis="A VM dying while the backend rolls out to a new version costs at most "
+        "one request: the rollout goes on or waits on the others, and the job is put back "
+        "on the project's version afterwards.",
+    ),
+    Experiment(
+        "crash-loop-release",
+        "A backend release whose task exits at once",
+        fault="crash-loop",
+        select="none",
+        params={"job": "imgcloud-backend"},
+        fault_s=20.0,
+        expect=Expect(max_failed=0),
+        hypothesis="A release that crash-loops never serves: Nomad's auto_revert puts the "
+        "last good version back by itself and no request fails meanwhile.",
+    ),
+    Experiment(
+        "full-disk",
+        "The disk of one VM filled (not the floating-IP holder)",
+        fault="full-disk",
+        select="not-vip-holder",
+        expect=Expect(max_failed=0),
+        hypothesis="A VM whose disk is full fails no request: the other VMs serve, and "
+        "it is whole again once the space is back.",
+    ),
+    Experiment(
+        "clock-jump",
+        "The wall clock of one VM jumped 90 s ahead (not the floating-IP holder)",
+        fault="clock-jump",
+        select="not-vip-holder",
+        params={"offset_s": 90},
+        expect=Expect(max_failed=0),
+        hypothesis="A VM whose clock jumps 90 s fails no request and splits no brain: "
+        "Raft and the health checks run on timers, not on the wall clock.",
+    ),
+)
+
+
 def by_name(name: str) -> Experiment:
     for experiment in CATALOGUE:
         if experiment.name == name:

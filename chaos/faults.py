@@ -11,13 +11,15 @@ flush and can never leave a stray rule behind.
 from __future__ import annotations
 
 import shlex
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol
 
-from chaos.remote import Executor, local, run
+from chaos import faults_provider, faults_release, faults_vm
+from chaos.fault_base import Context, Fault, FaultError, check, on_all, sh
+from chaos.remote import Executor, local
 from chaos.target import VM, Target
+
+__all__ = ["FAULTS", "Context", "Fault", "FaultError", "on_all", "restore_everything", "sh"]
 
 CHAIN = "IMGCLOUD-CHAOS"
 AGENTS = {
@@ -29,15 +31,6 @@ AGENTS = {
 }
 # What a real VM's "death" freezes (SIGSTOP) or stops, in this order.
 _VM_UNITS = ("keepalived", "haproxy", "nomad", "consul")
-
-
-class FaultError(RuntimeError):
-    """A fault could not be injected or rolled back; the message says where."""
-
-
-def _check(done: Any, what: str) -> None:
-    if done.returncode != 0:
-        raise FaultError(f"{what} failed ({done.returncode}): {(done.stderr or '').strip()[-300:]}")
 
 
 def _chain_script(rules: list[str]) -> str:
@@ -57,15 +50,6 @@ def _unchain_script() -> str:
     ]
     parts += [f"iptables -F {CHAIN} 2>/dev/null", f"iptables -X {CHAIN} 2>/dev/null", "true"]
     return "; ".join(parts)
-
-
-def sh(executor: Executor, vm: VM, script: str, timeout: float = 30) -> Any:
-    return run(executor, vm, ["sh", "-c", script], timeout=timeout)
-
-
-def on_all(target: Target, action: Callable[[VM], Any]) -> list[Any]:
-    with ThreadPoolExecutor(len(target.vms)) as pool:
-        return list(pool.map(action, target.vms))
 
 
 class Backend(Protocol):
@@ -89,27 +73,27 @@ class LabBackend:
         return local(["docker", *args], timeout=60)
 
     def kill(self, vm: VM) -> None:
-        _check(self._docker("kill", str(vm.container)), f"docker kill {vm.container}")
+        check(self._docker("kill", str(vm.container)), f"docker kill {vm.container}")
 
     def revive(self, vm: VM) -> None:
-        _check(self._docker("start", str(vm.container)), f"docker start {vm.container}")
+        check(self._docker("start", str(vm.container)), f"docker start {vm.container}")
 
     def freeze(self, vm: VM) -> None:
-        _check(self._docker("pause", str(vm.container)), f"docker pause {vm.container}")
+        check(self._docker("pause", str(vm.container)), f"docker pause {vm.container}")
 
     def thaw(self, vm: VM) -> None:
         state = self._docker("inspect", "-f", "{{.State.Paused}}", str(vm.container))
         if state.stdout.strip() == "true":
-            _check(self._docker("unpause", str(vm.container)), f"docker unpause {vm.container}")
+            check(self._docker("unpause", str(vm.container)), f"docker unpause {vm.container}")
 
     def _provider(self, *command: str) -> Any:
         return self._docker("exec", str(self.target.provider_container), *command)
 
     def broker_down(self) -> None:
-        _check(self._provider("systemctl", "stop", "rabbitmq-server"), "stopping RabbitMQ")
+        check(self._provider("systemctl", "stop", "rabbitmq-server"), "stopping RabbitMQ")
 
     def broker_up(self) -> None:
-        _check(self._provider("systemctl", "start", "rabbitmq-server"), "starting RabbitMQ")
+        check(self._provider("systemctl", "start", "rabbitmq-server"), "starting RabbitMQ")
 
     def restore(self) -> None:
         """Every VM running and unfrozen, every provider service started."""
@@ -135,20 +119,20 @@ class SshBackend:
 
     def kill(self, vm: VM) -> None:
         rules = ["-p tcp --dport 22 -j RETURN", "-p tcp --sport 22 -j RETURN", "-j DROP"]
-        _check(
+        check(
             self._sh(vm, _chain_script(rules) + " && systemctl stop keepalived"),
             f"black-holing {vm.name}",
         )
 
     def revive(self, vm: VM) -> None:
-        _check(
+        check(
             self._sh(vm, _unchain_script() + "; systemctl start keepalived"), f"reviving {vm.name}"
         )
 
     def freeze(self, vm: VM) -> None:
         units = " ".join(_VM_UNITS)
         script = f"systemctl kill -s STOP {units}; docker ps -q | xargs -r docker pause"
-        _check(self._sh(vm, script), f"freezing {vm.name}")
+        check(self._sh(vm, script), f"freezing {vm.name}")
 
     def thaw(self, vm: VM) -> None:
         units = " ".join(_VM_UNITS)
@@ -156,7 +140,7 @@ class SshBackend:
             f"docker ps -q --filter status=paused | xargs -r docker unpause; "
             f"systemctl kill -s CONT {units}; true"
         )
-        _check(self._sh(vm, script), f"thawing {vm.name}")
+        check(self._sh(vm, script), f"thawing {vm.name}")
 
     def _broker_rules(self) -> list[str]:
         if not self.target.amqp:
@@ -168,7 +152,7 @@ class SshBackend:
         for done in on_all(
             self.target, lambda vm: self._sh(vm, _chain_script(self._broker_rules()))
         ):
-            _check(done, "cutting the broker off")
+            check(done, "cutting the broker off")
 
     def broker_up(self) -> None:
         on_all(self.target, lambda vm: self._sh(vm, _unchain_script()))
@@ -192,16 +176,6 @@ class SshBackend:
 
 def backend_for(target: Target, executor: Executor) -> Backend:
     return LabBackend(target, executor) if target.lab else SshBackend(target, executor)
-
-
-@dataclass
-class Context:
-    target: Target
-    executor: Executor
-    backend: Backend
-    vms: list[VM]
-    params: dict[str, Any] = field(default_factory=dict)
-    memo: dict[str, Any] = field(default_factory=dict)
 
 
 # -- the faults --------------------------------------------------------------------------
@@ -231,12 +205,12 @@ def _partition_inject(ctx: Context) -> None:
     for vm in ctx.vms:
         peers = [p.address for p in ctx.target.vms if p.name != vm.name]
         rules = [f"-s {p} -j DROP" for p in peers] + [f"-d {p} -j DROP" for p in peers]
-        _check(sh(ctx.executor, vm, _chain_script(rules)), f"partitioning {vm.name}")
+        check(sh(ctx.executor, vm, _chain_script(rules)), f"partitioning {vm.name}")
 
 
 def _unchain_all(ctx: Context) -> None:
     for done in on_all(ctx.target, lambda vm: sh(ctx.executor, vm, _unchain_script())):
-        _check(done, "removing the chaos iptables chain")
+        check(done, "removing the chaos iptables chain")
 
 
 def _agent_units(ctx: Context) -> list[str]:
@@ -249,20 +223,20 @@ def _agent_units(ctx: Context) -> list[str]:
 def _stop_agent_inject(ctx: Context) -> None:
     units = " ".join(_agent_units(ctx))
     for vm in ctx.vms:
-        _check(sh(ctx.executor, vm, f"systemctl stop {units}"), f"stopping {units} on {vm.name}")
+        check(sh(ctx.executor, vm, f"systemctl stop {units}"), f"stopping {units} on {vm.name}")
 
 
 def _stop_agent_rollback(ctx: Context) -> None:
     units = " ".join(_agent_units(ctx))
     for vm in ctx.vms:
-        _check(sh(ctx.executor, vm, f"systemctl start {units}"), f"starting {units} on {vm.name}")
+        check(sh(ctx.executor, vm, f"systemctl start {units}"), f"starting {units} on {vm.name}")
 
 
 def _kill_app_inject(ctx: Context) -> None:
     task = shlex.quote(str(ctx.params.get("task", "backend")))
     for vm in ctx.vms:
         script = f'ids=$(docker ps -q --filter name=^/{task}-) && [ -n "$ids" ] && docker kill $ids'
-        _check(sh(ctx.executor, vm, script), f"killing the {task} container on {vm.name}")
+        check(sh(ctx.executor, vm, script), f"killing the {task} container on {vm.name}")
 
 
 def _nothing(ctx: Context) -> None:
@@ -283,17 +257,7 @@ def _s3_inject(ctx: Context) -> None:
     host, port = ctx.target.s3
     rule = f"-p tcp -d {host} --dport {port} -j REJECT --reject-with tcp-reset"
     for done in on_all(ctx.target, lambda vm: sh(ctx.executor, vm, _chain_script([rule]))):
-        _check(done, "cutting S3 off")
-
-
-@dataclass(frozen=True)
-class Fault:
-    inject: Callable[[Context], None]
-    rollback: Callable[[Context], None]
-    describe: str
-    # How to tell, from outside the injector, that it took effect (a rule of effects.py;
-    # evidence.py gathers what the journal alone cannot show).
-    effect: str
+        check(done, "cutting S3 off")
 
 
 FAULTS: dict[str, Fault] = {
@@ -320,11 +284,20 @@ FAULTS: dict[str, Fault] = {
 }
 
 
+# The slow or flaky provider, a VM's own disk and clock, and releases: their own modules.
+FAULTS.update(faults_provider.FAULTS)
+FAULTS.update(faults_vm.FAULTS)
+FAULTS.update(faults_release.FAULTS)
+
+
 def restore_everything(target: Target, executor: Executor, backend: Backend) -> None:
     """The safety net after every experiment: VMs up and thawed, chain gone, agents and
-    provider services started. Idempotent; errors are ignored (health decides)."""
+    provider services started, no toxic left, no disk filled, no clock jumped.
+    Idempotent; errors are ignored (health decides)."""
     try:
         backend.restore()
+        faults_provider.restore(target)
+        faults_vm.restore(target, executor)
     finally:
         units = " ".join(u for units in AGENTS.values() for u in units)
         on_all(

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from chaos import checkers, evidence, health
+from chaos import checkers, evidence, health, hostinfo
 from chaos.client import ClientConfig, SteadyClient
 from chaos.experiments import Experiment
 from chaos.faults import FAULTS, Context, backend_for, restore_everything
@@ -42,6 +42,7 @@ class Result:
     error: str | None = None  # the experiment itself broke (not a failed verdict)
     hypothesis: str = ""
     started: float = field(default_factory=time.time)
+    host: dict[str, Any] = field(default_factory=dict)  # the controller over the run
 
     @property
     def passed(self) -> bool:
@@ -61,6 +62,7 @@ class Result:
             "heal_problems": self.heal_problems,
             "journal": self.journal,
             "plot": self.plot,
+            "host": self.host,
         }
 
 
@@ -97,6 +99,21 @@ def run_experiment(
     journal_path = out_dir / "journals" / f"{experiment.name}.jsonl"
     journal = Journal()
     _say(log, f"{experiment.name}: {experiment.title}")
+    why_not = fault.why_not(target)
+    if why_not:  # fails, never skips: an experiment not run proves nothing
+        _say(log, f"  cannot run here: {why_not}")
+        return Result(
+            experiment.name,
+            experiment.title,
+            fault.describe,
+            {},
+            [],
+            [],
+            str(journal_path),
+            error=f"cannot run on this target: {why_not}",
+            hypothesis=experiment.hypothesis,
+        )
+    host_before = hostinfo.snapshot()
     before = ensure_whole(executor, target, experiment.heal_deadline_s, log)
     if before:
         return Result(
@@ -130,7 +147,9 @@ def run_experiment(
         journal.event(time.time(), "end")
         journal.write(journal_path)
     history = journal.snapshot()
-    return _judge(experiment, target, history, heal_problems, journal_path, error, log)
+    result = _judge(experiment, target, history, heal_problems, journal_path, error, log)
+    result.host = hostinfo.between(host_before, hostinfo.snapshot())
+    return result
 
 
 def _fault_phase(
@@ -148,7 +167,12 @@ def _fault_phase(
     try:
         chosen = SELECTORS[experiment.select](target, journal.snapshot().samples, time.time())
         ctx = Context(
-            target, executor, backend, [target.vm(n) for n in chosen], dict(experiment.params)
+            target,
+            executor,
+            backend,
+            [target.vm(n) for n in chosen],
+            dict(experiment.params),
+            note=lambda name, **detail: journal.event(time.time(), name, **detail),
         )
         what = fault.describe.format(vms=", ".join(chosen) or "-", **experiment.params)
         watch, look_s = evidence.watch_for(fault.effect, ctx, journal, experiment.fault_s)
@@ -162,6 +186,7 @@ def _fault_phase(
             what=what,
             effect=fault.effect,
             backend="lab" if target.lab else "ssh",
+            params=experiment.params,
         )
         fault.inject(ctx)
         journal.event(time.time(), "injected")
@@ -174,8 +199,8 @@ def _fault_phase(
     finally:
         journal.event(time.time(), "rollback")
         _say(log, "  rollback")
-        if watch and fault.effect != "container-replaced":
-            watch.stop()  # the window is over; a replaced container may come later
+        if watch and not watch.outlives_window:
+            watch.stop()  # the window is over (a replaced container may come later)
         try:
             if ctx is not None:
                 fault.rollback(ctx)
@@ -244,6 +269,7 @@ def rejudge(previous: dict[str, Any], experiment: Experiment) -> Result:
         error=previous.get("error"),
         started=previous.get("started", 0.0),
         hypothesis=experiment.hypothesis,
+        host=previous.get("host") or {},
     )
     png = journal_path.parent.parent / f"{experiment.name}.png"
     result.plot = str(plot_experiment(history, vms, experiment.title, subtitle(figures), png))

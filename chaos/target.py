@@ -46,6 +46,14 @@ class Ssh:
 
 
 @dataclass(frozen=True)
+class ToxiproxyInfo:
+    """Toxiproxy in front of the provider's S3 and broker: its API and proxy names."""
+
+    api: str  # http://<provider>:8474
+    proxies: tuple[str, ...]  # "s3", "amqp"
+
+
+@dataclass(frozen=True)
 class Target:
     url: str  # http://<vip>/
     vip: str
@@ -56,6 +64,7 @@ class Target:
     ssh: Ssh | None = None  # set for real VMs
     provider_container: str | None = None  # the lab's provider (RabbitMQ, MinIO)
     credentials: Credentials | None = None  # CA and ACL tokens; None: calls go anonymous
+    toxiproxy: ToxiproxyInfo | None = None  # None: no slow or flaky provider can be made
 
     def vm(self, name: str) -> VM:
         for vm in self.vms:
@@ -80,6 +89,16 @@ def _endpoint(url: str | None, default_port: int) -> tuple[str, int] | None:
     return parts.hostname, parts.port or default_port
 
 
+def _toxiproxy(value: Any) -> ToxiproxyInfo | None:
+    """`provider.toxiproxy` of the lab status (or an inventory's imgcloud_chaos_toxiproxy)."""
+    if isinstance(value, str) and value:
+        return ToxiproxyInfo(value.rstrip("/"), ("s3", "amqp"))
+    if not isinstance(value, dict) or not value.get("api"):
+        return None
+    proxies = value.get("proxies") or {}
+    return ToxiproxyInfo(str(value["api"]).rstrip("/"), tuple(sorted(proxies)) or ("s3", "amqp"))
+
+
 def from_lab_status(status: dict[str, Any], credentials: Credentials | None = None) -> Target:
     """Build the target from the JSON of `python -m lab status --json`."""
     try:
@@ -99,6 +118,7 @@ def from_lab_status(status: dict[str, Any], credentials: Credentials | None = No
         lab=lab,
         provider_container=provider.get("container") or f"{lab}-provider",
         credentials=credentials,
+        toxiproxy=_toxiproxy(provider.get("toxiproxy")),
     )
 
 
@@ -174,4 +194,7 @@ def from_inventory(path: Path) -> Target:
         lab=None,  # an inventory is always reached over SSH, even the lab's own
         ssh=ssh,
         credentials=credentials,
+        # An operator's own Toxiproxy in front of S3 and the broker, if any (proxies
+        # named s3 and amqp): the URL of its API, or a mapping like the lab status'.
+        toxiproxy=_toxiproxy(first.get("imgcloud_chaos_toxiproxy")),
     )
