@@ -1,12 +1,15 @@
-"""`python -m chaos run | list | health | report` — the chaos suite outside pytest."""
+"""`python -m chaos run | list | health | report | rejudge | nemesis | summary` — the chaos
+suite outside pytest."""
 
 from __future__ import annotations
 
 import argparse
+import random
 import sys
 from pathlib import Path
+from typing import Any
 
-from chaos import health, report
+from chaos import health, nemesis, report, summary
 from chaos.experiments import CATALOGUE, by_name
 from chaos.remote import executor_for
 from chaos.runner import rejudge, run_experiment
@@ -35,16 +38,28 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("health", help="is the cluster whole? (exit 1 with the reasons if not)")
     sub.add_parser("report", help="rebuild index.html from results.json")
     sub.add_parser("rejudge", help="recompute figures, verdicts and plots from the journals")
+    sub.add_parser("summary", help="write summary.json and summary.md from results.json")
+    nem = sub.add_parser("nemesis", help="a seeded random schedule of faults as one history")
+    nem.add_argument("--seed", type=int, help="the schedule's seed (default: a random one)")
+    nem.add_argument("--minutes", type=float, default=3.0, help="how long (default 3)")
+    nem.add_argument("--inventory", "-i", dest="nemesis_inventory", help="as above")
+    nem.add_argument("--dry-run", action="store_true", help="print the schedule only")
     args = parser.parse_args(argv)
     out = Path(args.out)
     if args.command == "list":
         for experiment in CATALOGUE:
-            print(f"{experiment.name:18} {experiment.title}")
+            print(f"{experiment.name:24} {experiment.title}")
         return 0
     if args.command == "rejudge":
-        results = [rejudge(r, by_name(r["name"])).to_json() for r in report.load_results(out)]
+        results = [_rejudged(r).to_json() for r in report.load_results(out)]
         print(report.write_report(results, out))
+        print(*summary.write(out, results), sep="\n")
         return 0
+    if args.command == "summary":
+        print(*summary.write(out), sep="\n")
+        return 0
+    if args.command == "nemesis":
+        return _nemesis(args, out)
     if args.command == "report":
         print(report.write_report(report.load_results(out), out))
         return 0
@@ -66,7 +81,32 @@ def main(argv: list[str] | None = None) -> int:
         failed += not result.passed
         results = report.merge(results, result.to_json())
         print(f"report: {report.write_report(results, out)}")
+    print(*summary.write(out, results), sep="\n")
     return 1 if failed else 0
+
+
+def _rejudged(previous: dict[str, Any]) -> Any:
+    if previous["name"] == nemesis.NAME:
+        return nemesis.rejudge(previous)
+    return rejudge(previous, by_name(previous["name"]))
+
+
+def _nemesis(args: argparse.Namespace, out: Path) -> int:
+    seed = args.seed if args.seed is not None else random.SystemRandom().randrange(2**31)
+    try:
+        target = _target(args.nemesis_inventory or args.inventory)
+    except TargetError as exc:
+        print(f"chaos: {exc}", file=sys.stderr)
+        return 2
+    schedule = nemesis.plan(seed, args.minutes, excluded=nemesis.excluded_for(target))
+    if args.dry_run:
+        print("\n".join(schedule.lines()))
+        return 0
+    result = nemesis.run_nemesis(schedule, target, out)
+    results = report.merge(report.load_results(out), result.to_json())
+    print(f"report: {report.write_report(results, out)}")
+    print(*summary.write(out, results), sep="\n")
+    return 0 if result.passed else 1
 
 
 if __name__ == "__main__":

@@ -87,25 +87,37 @@ def _cluster_panel(ax: Any, history: History, vms: list[str], t0: float, t1: flo
     ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8)
 
 
+def _steps(history: History) -> list[dict[str, float]]:
+    """Each fault's marks in order (one for an experiment, one per step of a nemesis):
+    fault, injected, rollback, restored, healthy (or unhealthy)."""
+    names = ("fault", "injected", "rollback", "restored", "healthy", "unhealthy")
+    steps: list[dict[str, float]] = []
+    for event in sorted(history.events, key=lambda e: e.t):
+        if event.name == "fault":
+            steps.append({"fault": event.t})
+        elif event.name in names and steps and event.name not in steps[-1]:
+            steps[-1]["healthy" if event.name == "unhealthy" else event.name] = event.t
+    return steps
+
+
 def _shade(ax: Any, history: History, t0: float) -> None:
-    fault, rollback = history.time_of("fault"), history.time_of("rollback")
-    healthy = history.time_of("healthy") or history.time_of("unhealthy")
-    if fault and rollback:
-        ax.axvspan(fault - t0, rollback - t0, color="#d62728", alpha=0.12, lw=0)
-    if rollback and healthy:
-        ax.axvspan(rollback - t0, healthy - t0, color="#ff9f1c", alpha=0.12, lw=0)
-    restored = history.time_of("restored")
-    if restored:  # the rollback commands have returned (a broker takes a while to start)
-        ax.axvline(restored - t0, color="#ff9f1c", lw=1.2)
+    for step in _steps(history):
+        fault, rollback, healthy = step["fault"], step.get("rollback"), step.get("healthy")
+        if rollback:
+            ax.axvspan(fault - t0, rollback - t0, color="#d62728", alpha=0.12, lw=0)
+        if rollback and healthy:
+            ax.axvspan(rollback - t0, healthy - t0, color="#ff9f1c", alpha=0.12, lw=0)
+        if step.get("restored"):  # the rollback commands have returned
+            ax.axvline(step["restored"] - t0, color="#ff9f1c", lw=1.2)
 
 
 def _split_brain_marks(axes: list[Any], history: History, t0: float) -> None:
     """Hatched red where two VMs held the floating IP beyond the allowance; grey, the
-    fencing delay after the fault in which two holders are forgiven."""
-    injected = history.time_of("injected")
+    fencing delay after each fault in which two holders are forgiven."""
+    injected = [step["injected"] for step in _steps(history) if "injected" in step]
     for ax in axes:
-        if injected:
-            ax.axvspan(injected - t0, injected + FENCING_DELAY_S - t0, color="#888888", alpha=0.12)
+        for t in injected:
+            ax.axvspan(t - t0, t + FENCING_DELAY_S - t0, color="#888888", alpha=0.12)
         for a, b, _ in split_brains(history, injected):
             ax.axvspan(a - t0, b - t0, facecolor="none", edgecolor="#d62728", hatch="//", lw=0)
 
@@ -122,11 +134,13 @@ def _change_marks(ax: Any, history: History, t0: float, t1: float) -> None:
 def plot_experiment(
     history: History, vms: list[str], title: str, subtitle: str, path: Path
 ) -> Path:
+    """The picture of one experiment, or of a whole nemesis run (every step shaded)."""
     ops = [op for op in history.ops if op.kind in KIND_COLORS]
     t0 = history.time_of("start") or min((op.start for op in ops), default=0.0)
     t1 = history.time_of("end") or max((op.end for op in ops), default=t0 + 1)
+    width = 12 if len(_steps(history)) < 2 else 18  # a nemesis run is long: wider
     fig, (top, bottom) = plt.subplots(
-        2, 1, figsize=(12, 6.4), sharex=True, gridspec_kw={"height_ratios": [3, 1.7]}
+        2, 1, figsize=(width, 6.4), sharex=True, gridspec_kw={"height_ratios": [3, 1.7]}
     )
     for kind, color in KIND_COLORS.items():
         good = [op for op in ops if op.kind == kind and op.ok]

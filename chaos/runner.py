@@ -135,7 +135,7 @@ def run_experiment(
     journal.event(time.time(), "start")
     try:
         time.sleep(experiment.steady_s)
-        heal_problems, error = _fault_phase(experiment, target, executor, backend, journal, log)
+        heal_problems, error = fault_phase(experiment, target, executor, backend, journal, log)
         time.sleep(experiment.after_s)
     finally:
         journal.event(time.time(), "traffic-end")  # the whole-run windows end here
@@ -152,7 +152,7 @@ def run_experiment(
     return result
 
 
-def _fault_phase(
+def fault_phase(
     experiment: Experiment,
     target: Target,
     executor: Executor,
@@ -160,6 +160,8 @@ def _fault_phase(
     journal: Journal,
     log: Log,
 ) -> tuple[list[str], str | None]:
+    """Select, inject, watch for the effect, roll back, restore, wait until whole: the
+    fault of one experiment (or one nemesis step) on the journal's timeline."""
     fault = FAULTS[experiment.fault]
     error: str | None = None
     ctx: Context | None = None

@@ -179,16 +179,21 @@ def split_brain(
     samples: list[Sample],
     valid: float,
     longer_than: float,
-    excused: tuple[float, float] | None = None,
+    excused: tuple[float, float] | list[tuple[float, float]] | None = None,
 ) -> list[tuple[float, float, list[str]]]:
-    """Two holders for longer than `longer_than` seconds outside the `excused` stretch."""
-    pieces: list[tuple[float, float, list[str]]] = []
-    for a, b, vms in two_holders(samples, valid):
-        if excused is None or b <= excused[0] or a >= excused[1]:
-            pieces.append((a, b, vms))
-            continue
-        pieces += [(a, excused[0], vms)] if a < excused[0] else []
-        pieces += [(excused[1], b, vms)] if b > excused[1] else []
+    """Two holders for longer than `longer_than` seconds outside the `excused` stretch
+    (or stretches: a nemesis run forgives the fencing delay after each of its faults)."""
+    stretches = [excused] if isinstance(excused, tuple) else list(excused or [])
+    pieces = two_holders(samples, valid)
+    for start, end in stretches:
+        kept: list[tuple[float, float, list[str]]] = []
+        for a, b, vms in pieces:
+            if b <= start or a >= end:
+                kept.append((a, b, vms))
+                continue
+            kept += [(a, start, vms)] if a < start else []
+            kept += [(end, b, vms)] if b > end else []
+        pieces = kept
     return [(a, b, vms) for a, b, vms in pieces if b - a > longer_than]
 
 
