@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import cast
 
 from PIL import Image, ImageCms
 
@@ -110,7 +111,8 @@ def shrink(image: Image.Image, target: tuple[int, int]) -> Image.Image:
 def _decode(
     data: bytes, variants: Sequence[Variant], max_pixels: int
 ) -> tuple[Image.Image, tuple[int, int], str, bytes | None]:
-    image = Image.open(io.BytesIO(data), formats=OPEN_FORMATS)
+    # An Image, not the ImageFile open() returns: the conversions below replace it.
+    image: Image.Image = Image.open(io.BytesIO(data), formats=OPEN_FORMATS)
     source_format = image.format or ""
     check_pixels(*image.size, max_pixels)
     orientation = image.getexif().get(_EXIF_ORIENTATION, 1)
@@ -159,7 +161,9 @@ def _normalise_mode(image: Image.Image) -> Image.Image:
     has_alpha = mode in ("RGBA", "LA", "PA", "La", "RGBa") or "transparency" in image.info
     if has_alpha:
         image = image.convert("RGBA")
-        low, _high = image.getchannel("A").getextrema()
+        # One band, so (min, max); Pillow's type also covers the per-band tuples of
+        # multi-band images.
+        low, _high = cast("tuple[int, int]", image.getchannel("A").getextrema())
         return image if low < 255 else image.convert("RGB")
     if mode in ("RGB", "L"):
         return image

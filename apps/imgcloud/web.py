@@ -8,7 +8,7 @@ broker, backend) and answers 503 naming what is down; ``/metrics`` is Prometheus
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 
 from quart import Quart, Response, jsonify, request
@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 def create_service_app(
     name: str,
     settings: Settings,
-    checks: dict[str, Check] | None = None,
+    checks: Mapping[str, Check] | None = None,
     before_metrics: Callable[[], Awaitable[None]] | None = None,
     static_folder: Path | None = None,
 ) -> Quart:
