@@ -21,7 +21,6 @@ from chaos import report, summary
 from chaos.runner import Result
 from chaos.target import REPO_ROOT, Target, TargetError, from_inventory, lab_target
 
-
 NEMESIS_MINUTES = 3.0  # CI's short run; an hour against real VMs: --nemesis-minutes 60
 
 
