@@ -296,9 +296,9 @@ def restore_everything(target: Target, executor: Executor, backend: Backend) -> 
     Idempotent; errors are ignored (health decides)."""
     try:
         backend.restore()
-        faults_provider.restore(target)
-        faults_vm.restore(target, executor)
     finally:
+        faults_provider.restore(target)  # these two never raise
+        faults_vm.restore(target, executor)
         units = " ".join(u for units in AGENTS.values() for u in units)
         on_all(
             target,
