@@ -202,10 +202,12 @@ def judge(history: History, rule: str | None) -> Effect:
         if not running:
             return _none(f"{silent.got}, but no rollout was still running after the kill")
         d = running[0].detail
-        return Effect(
-            True,
-            f"{silent.got} while deployment {d.get('deployment')} of v{d.get('version')} ran",
-        )
+        got = f"{silent.got} while deployment {d.get('deployment')} of v{d.get('version')} ran"
+        state = history.event("rollout-state")  # where the rollout stood at the rollback
+        if state is not None:
+            got += f"; at the rollback: {state.detail.get('status')} "
+            got += f"({state.detail.get('description')})"
+        return Effect(True, got)
     if rule in ("disk-full", "clock-skewed"):
         seen = _seen(history, rule, t0, t1)
         if seen:

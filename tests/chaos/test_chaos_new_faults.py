@@ -279,3 +279,16 @@ def test_a_crash_is_a_restart_or_a_failure_of_the_new_version():
 def test_the_catalogue_keeps_every_experiment_name_unique():
     names = [e.name for e in CATALOGUE]
     assert len(names) == len(set(names))
+
+
+def test_where_the_rollout_stood_at_the_rollback_is_said():
+    history = _history("silent-during-rollout", ["vm1"])
+    history.events.append(_effect(11, "rollout-running", deployment="abcd", version=7))
+    history.events.append(
+        Event(
+            T0 + 22, "rollout-state", {"status": "running", "description": "Deployment is running"}
+        )
+    )
+    assert effects.judge(history, None).got.endswith(
+        "; at the rollback: running (Deployment is running)"
+    )
