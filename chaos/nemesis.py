@@ -68,6 +68,9 @@ READBACK_GUESS_S = 30.0  # following every upload to done at the end
 # The selectors that hit VMs, and how many; `vip-holder-and-one` only for kill-two-vms.
 VM_SELECTORS = {"vip-holder": 1, "not-vip-holder": 1, "consul-leader": 1, "vip-holder-and-one": 2}
 TWO_VMS = "kill-two-vms"
+# What the report keeps of each step's figures.
+STEP_FIGURES: tuple[str, ...] = ("effect", "vms_hit", "ops", "failed", "error_window_s")
+STEP_FIGURES += ("max_latency_s", "heal_s", "fault_s", "acked", "window_uploads", "window_reads")
 
 
 @dataclass(frozen=True)
@@ -230,9 +233,9 @@ def judge(history: History, vms: list[str]) -> tuple[dict[str, Any], list[checke
         for verdict in checkers.verdicts(_step_expect(experiment), fig, problems):
             if verdict.check != "no split brain":  # judged once, over the whole run
                 verdicts.append(replace(verdict, check=f"{label}: {verdict.check}"))
-        keep = ("effect", "vms_hit", "ops", "failed", "error_window_s", "max_latency_s")
-        keep += ("heal_s", "fault_s", "acked", "window_uploads", "window_reads")
-        steps_fig.append({"step": index + 1, "experiment": name, **{k: fig.get(k) for k in keep}})
+        steps_fig.append(
+            {"step": index + 1, "experiment": name, **{k: fig.get(k) for k in STEP_FIGURES}}
+        )
     ops = checkers.client_ops(history)
     failed = [o for o in ops if not o.ok]
     windows = checkers.error_windows(ops)
