@@ -89,6 +89,15 @@ def _endpoint(url: str | None, default_port: int) -> tuple[str, int] | None:
     return parts.hostname, parts.port or default_port
 
 
+def _vm_side(provider: dict[str, Any], proxy: str, direct: str | None) -> str | None:
+    """Where the VMs reach a provider service: through its Toxiproxy proxy when the lab
+    has one (the inventory points the VMs there), else the direct endpoint the status
+    gives the controller. Network faults must cut what the VMs use."""
+    proxies = (provider.get("toxiproxy") or {}).get("proxies") or {}
+    listen = (proxies.get(proxy) or {}).get("listen") if isinstance(proxies, dict) else None
+    return str(listen) if listen else direct
+
+
 def _toxiproxy(value: Any) -> ToxiproxyInfo | None:
     """`provider.toxiproxy` of the lab status (or an inventory's imgcloud_chaos_toxiproxy)."""
     if isinstance(value, str) and value:
@@ -113,8 +122,8 @@ def from_lab_status(status: dict[str, Any], credentials: Credentials | None = No
         url=url if url.endswith("/") else url + "/",
         vip=vip,
         vms=vms,
-        s3=_endpoint(provider.get("s3", {}).get("endpoint"), 9000),
-        amqp=_endpoint(provider.get("rabbitmq", {}).get("url"), 5672),
+        s3=_endpoint(_vm_side(provider, "s3", provider.get("s3", {}).get("endpoint")), 9000),
+        amqp=_endpoint(_vm_side(provider, "amqp", provider.get("rabbitmq", {}).get("url")), 5672),
         lab=lab,
         provider_container=provider.get("container") or f"{lab}-provider",
         credentials=credentials,

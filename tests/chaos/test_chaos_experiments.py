@@ -16,7 +16,11 @@ from chaos.runner import run_experiment
 @pytest.mark.lab
 @pytest.mark.destructive
 @pytest.mark.slow
-@pytest.mark.parametrize("experiment", CATALOGUE, ids=lambda e: e.name)
+@pytest.mark.parametrize(
+    "experiment",
+    [pytest.param(e, marks=[pytest.mark.real_vms] if e.real_vms_only else []) for e in CATALOGUE],
+    ids=lambda e: e.name,
+)
 def test_hypothesis_holds(experiment, chaos_target, chaos_report, chaos_log):
     result = run_experiment(experiment, chaos_target, chaos_report.out_dir, log=chaos_log)
     page = chaos_report.add(result)

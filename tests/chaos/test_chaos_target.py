@@ -58,6 +58,24 @@ def test_the_lab_status_gives_containers_endpoints_and_the_lab_name():
     ]
 
 
+def test_network_faults_aim_at_the_toxiproxy_ports_the_vms_use():
+    # The lab's VMs reach S3 and the broker through Toxiproxy (9100, 5673); an
+    # iptables fault aimed at MinIO's own 9000 would cut nothing they use.
+    proxies = {
+        "s3": {"listen": "10.210.0.3:9100", "upstream": "127.0.0.1:9000"},
+        "amqp": {"listen": "10.210.0.3:5673", "upstream": "127.0.0.1:5672"},
+    }
+    status = {
+        **STATUS,
+        "provider": {
+            **STATUS["provider"],
+            "toxiproxy": {"api": "http://10.210.0.3:8474", "proxies": proxies},
+        },
+    }
+    target = from_lab_status(status)
+    assert (target.s3, target.amqp) == (("10.210.0.3", 9100), ("10.210.0.3", 5673))
+
+
 def test_a_status_without_nodes_says_so():
     with pytest.raises(TargetError, match="lacks 'nodes'"):
         from_lab_status({"url": "http://x/", "vip": "x"})
