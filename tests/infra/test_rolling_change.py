@@ -1,6 +1,6 @@
 """A change that needs every VM's agents restarted reaches a running cluster one VM at a time.
 
-`tox -e deploy` runs playbooks/site.yml, whose cluster play changes a running cluster
+`tox -e deploy` runs playbooks/site.yml, whose cluster plays change a running cluster
 one VM at a time, the Consul leader last, with leadership handed over before a leader
 restarts. Here an option of both agents changes (their log level: written to their
 config files, so Consul and Nomad restart on every VM) while users keep using the
@@ -48,14 +48,14 @@ def _started_at(vms: dict[str, Any]) -> dict[tuple[str, str], float]:
     }
 
 
-def _site(inventory: Path, log_level: str) -> tuple[int, str, float]:
+def _cluster(inventory: Path, log_level: str) -> tuple[int, str, float]:
     started = time.monotonic()
     proc = subprocess.run(
         [
             tool("ansible-playbook"),
             "-i",
             str(inventory),
-            str(ROOT / "playbooks" / "site.yml"),
+            str(ROOT / "playbooks" / "cluster.yml"),
             "-e",
             f"consul_log_level={log_level} nomad_log_level={log_level}",
         ],
@@ -80,9 +80,9 @@ def test_agent_option_change_restarts_vms_one_at_a_time_under_traffic(
     with ExitStack() as stack:
         traffic = stack.enter_context(Traffic(url, picture.image_id))
         watches = [stack.enter_context(LeaderWatch(vms, agent)) for agent in AGENTS]
-        changed = _site(cluster_inventory, "DEBUG")
+        changed = _cluster(cluster_inventory, "DEBUG")
         middle = _started_at(vms)
-        undone = _site(cluster_inventory, "INFO")
+        undone = _cluster(cluster_inventory, "INFO")
     assert changed[0] == 0, changed[1]
     assert undone[0] == 0, undone[1]
     print(
