@@ -29,7 +29,9 @@ import hashlib
 import hmac
 import json
 import os
+import socket
 import sys
+import threading
 import time
 import urllib.error
 import urllib.parse
@@ -107,9 +109,24 @@ def write_status(path: str, s3_ok: bool, alive: list[str]) -> None:
     os.replace(tmp, path)
 
 
+def answer_knocks(address: str, port: int) -> None:
+    """Accept and close connections: the VIP checks of the peers knock here to see
+    that this VM is reachable, whatever else (Consul, Nomad) runs on it or not."""
+    with socket.create_server((address, port), reuse_port=False) as server:
+        while True:
+            connection, _ = server.accept()
+            connection.close()
+
+
 def main(config_path: str) -> None:
     with open(config_path) as config_file:
         config = json.load(config_file)
+    if config.get("listen_port"):
+        threading.Thread(
+            target=answer_knocks,
+            args=(config.get("listen_address", "0.0.0.0"), int(config["listen_port"])),
+            daemon=True,
+        ).start()
     s3 = S3(
         config["endpoint"], config["bucket"], config["access_key"], config["secret_key"],
         config.get("region", "us-east-1"),
