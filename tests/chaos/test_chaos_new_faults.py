@@ -214,7 +214,7 @@ def test_toxics_are_named_per_stream_so_a_rollback_removes_exactly_them():
         "imgcloud-chaos-bandwidth-downstream",
     ]
     assert all(t["attributes"] == {"rate": 64} and t["proxy"] == "s3" for t in made)
-    assert faults_provider.toxics(by_name("s3-resets").params)[0]["toxicity"] == 0.8
+    assert faults_provider.toxics(by_name("s3-resets").params)[0]["toxicity"] == 1.0
 
 
 def test_a_toxic_without_a_proxy_is_refused():
