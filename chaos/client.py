@@ -210,7 +210,10 @@ class SteadyClient:
         with self._lock:
             pending = [i for i in self.acked if i not in self.done]
             fresh = [i for i in pending if now - self._polled.get(i, 0) > 0.5]
-            choice = fresh[0] if fresh else None
+            # Least recently polled first (never polled before all): an image held by a
+            # dead VM's worker until the broker redelivers it must not starve the polls
+            # of newer uploads, whose "done" is what measures the cluster's recovery.
+            choice = min(fresh, key=lambda i: self._polled.get(i, 0.0)) if fresh else None
             if choice is None and self.done:
                 choice = self._random.choice(list(self.done))
             if choice:

@@ -8,6 +8,7 @@ import io
 import json
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -206,3 +207,16 @@ def test_the_read_back_catches_a_service_that_changes_the_bytes(service, client)
     client.upload(0)
     got = _verified(client)
     assert list(got) == ["originals as sent"] and got["originals as sent"].startswith("1 of 1")
+
+
+def test_images_held_pending_do_not_starve_the_polls_of_newer_uploads(client):
+    # Two uploads a dead VM's worker holds until the broker redelivers them, polled a
+    # second ago, and one accepted since: the next poll asks about the new one, whose
+    # "done" is what measures the cluster's recovery.
+    now = time.time()
+    client.acked.update({"held1": now - 9, "held2": now - 8, "new": now})
+    client._polled.update({"held1": now - 1.0, "held2": now - 0.9})
+    assert client._pick_for_status() == "new"
+    # and then the one asked about longest ago
+    assert client._pick_for_status() == "held1"
+    assert client._pick_for_status() == "held2"
