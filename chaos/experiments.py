@@ -184,6 +184,16 @@ CATALOGUE: tuple[Experiment, ...] = (
         "no request: HAProxy retries on the others while Nomad replaces it.",
     ),
     Experiment(
+        "kill-worker-busy",
+        "The worker container killed while it resizes",
+        fault="kill-app",
+        select="not-vip-holder",
+        params={"task": "worker", "busy": True},
+        expect=Expect(max_failed=0),
+        hypothesis="A worker killed with jobs in hand loses none of them: the broker hands "
+        "every unacknowledged job to another worker, and no request fails.",
+    ),
+    Experiment(
         "broker-down",
         "RabbitMQ stopped for a while, then started again",
         fault="broker-down",

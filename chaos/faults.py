@@ -241,11 +241,31 @@ def _stop_agent_rollback(ctx: Context) -> None:
         check(sh(ctx.executor, vm, f"systemctl start {units}"), f"starting {units} on {vm.name}")
 
 
+# With `busy`, the kill waits (at most this long) until the task reports a job in
+# progress on its /metrics: a worker killed between jobs proves nothing about what
+# happens to the job it holds.
+BUSY_WAIT_S = 20
+
+
+def _busy_wait_script(container: str) -> str:
+    metrics = f"http://$(docker port {container} 8080/tcp | head -n1)/metrics"
+    return (
+        f"end=$(( $(date +%s) + {BUSY_WAIT_S} )); "
+        f"until curl -s --max-time 1 {metrics} | grep -Eq '^imgcloud_jobs_in_progress [1-9]'; do "
+        f'[ "$(date +%s)" -lt "$end" ] || {{ echo "no job in progress in {BUSY_WAIT_S} s" >&2; exit 3; }}; '
+        "sleep 0.05; done"
+    )
+
+
 def _kill_app_inject(ctx: Context) -> None:
     task = shlex.quote(str(ctx.params.get("task", "backend")))
     for vm in ctx.vms:
-        script = f'ids=$(docker ps -q --filter name=^/{task}-) && [ -n "$ids" ] && docker kill $ids'
-        check(sh(ctx.executor, vm, script), f"killing the {task} container on {vm.name}")
+        script = f'ids=$(docker ps -q --filter name=^/{task}-) && [ -n "$ids" ]'
+        if ctx.params.get("busy"):
+            script += " && " + _busy_wait_script("$ids")
+        script += " && docker kill $ids"
+        done = sh(ctx.executor, vm, script, timeout=BUSY_WAIT_S + 30)
+        check(done, f"killing the {task} container on {vm.name}")
 
 
 def _nothing(ctx: Context) -> None:

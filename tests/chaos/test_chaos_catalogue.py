@@ -108,3 +108,38 @@ def test_agent_stops_on_the_holder_stay_measured_against_their_goal(agent):
     expect = by_name(f"stop-{agent}").expect
     assert by_name(f"stop-{agent}").select == "vip-holder"
     assert (expect.target_error_window_s, expect.max_failed) == (5.0, None)
+
+
+def _stub(bin_dir, name: str, body: str) -> None:
+    path = bin_dir / name
+    path.write_text("#!/bin/sh\n" + body + "\n")
+    path.chmod(0o755)
+
+
+@pytest.mark.parametrize(("in_progress", "code"), [("2", 0), ("0", 3)])
+def test_a_busy_kill_waits_for_a_job_in_progress(tmp_path, monkeypatch, in_progress, code):
+    # `docker port` and the worker's /metrics, played by stubs on PATH: the wait ends
+    # once the metrics show a job in hand, and fails (nothing to judge) if none comes.
+    import subprocess
+
+    monkeypatch.setattr(faults, "BUSY_WAIT_S", 2)
+    _stub(tmp_path, "docker", 'echo "10.0.0.12:25123"')
+    _stub(tmp_path, "curl", f'echo "imgcloud_jobs_in_progress {in_progress}.0"')
+    script = faults._busy_wait_script("abc123")
+    assert "http://$(docker port abc123 8080/tcp" in script
+    done = subprocess.run(
+        ["sh", "-c", script],
+        env={"PATH": f"{tmp_path}:/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=10,
+    )
+    assert done.returncode == code, done.stderr
+    if code:
+        assert "no job in progress in 2 s" in done.stderr
+
+
+def test_the_busy_worker_kill_is_in_the_catalogue():
+    experiment = by_name("kill-worker-busy")
+    assert experiment.params == {"task": "worker", "busy": True}
+    assert experiment.expect.nothing_lost and experiment.expect.max_failed == 0
