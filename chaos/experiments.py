@@ -99,7 +99,17 @@ CATALOGUE: tuple[Experiment, ...] = (
         fault="kill-vm",
         select="consul-leader",
         expect=Expect(max_election_s=3.0),
-        hypothesis="The survivors elect a new Consul and Nomad leader within 3 s.",
+        hypothesis="Within 3 s every survivor names a new Consul leader (and a new Nomad "
+        "leader, when Nomad's led from that VM too).",
+    ),
+    Experiment(
+        "kill-nomad-leader",
+        "The Nomad leader's VM killed",
+        fault="kill-vm",
+        select="nomad-leader",
+        expect=Expect(max_election_s=3.0),
+        hypothesis="Within 3 s every survivor names a new Nomad leader (and a new Consul "
+        "leader, when Consul's led from that VM too).",
     ),
     Experiment(
         "kill-two-vms",

@@ -252,7 +252,8 @@ def _busy_wait_script(container: str) -> str:
     return (
         f"end=$(( $(date +%s) + {BUSY_WAIT_S} )); "
         f"until curl -s --max-time 1 {metrics} | grep -Eq '^imgcloud_jobs_in_progress [1-9]'; do "
-        f'[ "$(date +%s)" -lt "$end" ] || {{ echo "no job in progress in {BUSY_WAIT_S} s" >&2; exit 3; }}; '
+        f'[ "$(date +%s)" -lt "$end" ] '
+        f'|| {{ echo "no job in progress in {BUSY_WAIT_S} s" >&2; exit 3; }}; '
         "sleep 0.05; done"
     )
 

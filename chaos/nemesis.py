@@ -66,7 +66,13 @@ HEAL_GUESS_S = {
 }
 READBACK_GUESS_S = 30.0  # following every upload to done at the end
 # The selectors that hit VMs, and how many; `vip-holder-and-one` only for kill-two-vms.
-VM_SELECTORS = {"vip-holder": 1, "not-vip-holder": 1, "consul-leader": 1, "vip-holder-and-one": 2}
+VM_SELECTORS = {
+    "vip-holder": 1,
+    "not-vip-holder": 1,
+    "consul-leader": 1,
+    "nomad-leader": 1,
+    "vip-holder-and-one": 2,
+}
 TWO_VMS = "kill-two-vms"
 # What the report keeps of each step's figures.
 STEP_FIGURES: tuple[str, ...] = ("effect", "vms_hit", "ops", "failed", "error_window_s")

@@ -20,8 +20,8 @@ def _holder(samples: list[Sample], at: float) -> str:
     return holder
 
 
-def _leader(samples: list[Sample], at: float) -> str | None:
-    return timeline.majority(samples, at, "consul_leader")
+def _leader(samples: list[Sample], at: float, field: str = "consul_leader") -> str | None:
+    return timeline.majority(samples, at, field)
 
 
 def _not_vip_holder(target: Target, samples: list[Sample], at: float) -> list[str]:
@@ -41,18 +41,22 @@ def _vip_holder_and_one(target: Target, samples: list[Sample], at: float) -> lis
     return [holder, others[0]]
 
 
-def _consul_leader(target: Target, samples: list[Sample], at: float) -> list[str]:
-    leader = _leader(samples, at)
-    if leader not in target.names():
-        raise SelectionError(f"the VMs name no Consul leader ({leader!r})")
-    return [leader]
+def _leader_of(system: str) -> Callable[[Target, list[Sample], float], list[str]]:
+    def select(target: Target, samples: list[Sample], at: float) -> list[str]:
+        leader = _leader(samples, at, f"{system}_leader")
+        if leader not in target.names():
+            raise SelectionError(f"the VMs name no {system.title()} leader ({leader!r})")
+        return [leader]
+
+    return select
 
 
 SELECTORS: dict[str, Callable[[Target, list[Sample], float], list[str]]] = {
     "vip-holder": lambda target, samples, at: [_holder(samples, at)],
     "not-vip-holder": _not_vip_holder,
     "vip-holder-and-one": _vip_holder_and_one,
-    "consul-leader": _consul_leader,
+    "consul-leader": _leader_of("consul"),
+    "nomad-leader": _leader_of("nomad"),
     "all": lambda target, samples, at: target.names(),
     "provider": lambda target, samples, at: [],
     "none": lambda target, samples, at: [],  # a fault of the cluster's jobs, not of a VM

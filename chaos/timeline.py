@@ -102,6 +102,29 @@ def time_to_leader(
     return None
 
 
+def time_all_name_leader(
+    samples: list[Sample],
+    field: str,
+    since: float,
+    survivors: set[str],
+    old_leader: str | None,
+) -> float | None:
+    """Seconds from `since` until every surviving VM has named a surviving leader (the
+    first one to do so is `time_to_leader`); None when the old leader was not hit, or
+    when some survivor never named one."""
+    if old_leader in survivors:
+        return None
+    named: dict[str, float] = {}
+    for sample in sorted(samples, key=lambda s: s.t):
+        if sample.t < since or sample.node not in survivors or sample.node in named:
+            continue
+        if getattr(sample, field) in survivors:
+            named[sample.node] = sample.t
+    if not survivors or set(named) != survivors:
+        return None
+    return max(named.values()) - since
+
+
 def longest_leaderless(
     samples: list[Sample], field: str, t0: float, t1: float, voters: set[str]
 ) -> float:

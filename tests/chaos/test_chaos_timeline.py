@@ -55,3 +55,20 @@ def test_leader_changes_count_moves_between_vms_not_gaps():
 def test_changes_keeps_only_the_points_where_the_value_changes():
     series = [(0.0, "a"), (1.0, "a"), (2.0, "b"), (3.0, "b"), (4.0, "a")]
     assert timeline.changes(series) == [(0.0, "a"), (2.0, "b"), (4.0, "a")]
+
+
+def test_an_election_ends_when_every_survivor_names_the_new_leader():
+    # vm1 led and died; vm2 names vm3 after 1 s, vm3 itself only after 2.5 s: a client
+    # asking vm3 had no leader for 2.5 s, so that is the election's time.
+    samples = [
+        Sample(T0 + 0.5, "vm2", "", "", False),
+        Sample(T0 + 1.0, "vm2", "vm3", "vm3", False),
+        Sample(T0 + 1.5, "vm3", "", "", True),
+        Sample(T0 + 2.5, "vm3", "vm3", "", True),
+    ]
+    survivors = {"vm2", "vm3"}
+    assert timeline.time_to_leader(samples, "consul_leader", T0, survivors, "vm1") == 1.0
+    assert timeline.time_all_name_leader(samples, "consul_leader", T0, survivors, "vm1") == 2.5
+    # vm3 never names a Nomad leader: no election time at all, which fails a bound
+    assert timeline.time_all_name_leader(samples, "nomad_leader", T0, survivors, "vm1") is None
+    assert timeline.time_all_name_leader(samples, "consul_leader", T0, survivors, "vm2") is None
