@@ -7,6 +7,7 @@ long until it was whole again. Verdicts compare them with the experiment's `Expe
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from dataclasses import asdict, dataclass
 from itertools import pairwise
@@ -55,6 +56,20 @@ def longest_success_gap(ops: list[Op], t0: float, t1: float) -> float:
     ends = sorted(op.end for op in ops if op.ok and t0 <= op.end <= t1)
     marks = [t0, *ends, t1]
     return max(b - a for a, b in pairwise(marks))
+
+
+def latency_by_second(ops: list[Op], hit_t: float, rollback_t: float) -> dict[str, Any]:
+    """For each second from the fault in place to the rollback: the slowest operation
+    started in it (None: none started) and how many started."""
+    seconds = max(0, math.ceil(rollback_t - hit_t))
+    slowest: list[float | None] = [None] * seconds
+    started = [0] * seconds
+    for op in ops:
+        i = math.floor(op.start - hit_t)
+        if 0 <= i < seconds and op.start <= rollback_t:
+            started[i] += 1
+            slowest[i] = max(slowest[i] or 0.0, op.latency)
+    return {"window_latency_s": slowest, "window_started": started}
 
 
 def resize_recovery(history: History, since: float) -> float | None:
@@ -182,6 +197,7 @@ def figures(history: History, vms: list[str], effect: str | None = None) -> dict
         "error_window_s": max((b - a for a, b, _ in windows), default=0.0) if some else None,
         "max_latency_s": max((op.latency for op in ops), default=0.0) if some else None,
         "success_gap_s": longest_success_gap(ops, fault_t, traffic_end) if some else None,
+        **latency_by_second(ops, hit_t, rollback_t),
         "recovery_s": max((op.end for op in after_fault), default=fault_t) - fault_t,
         "heal_s": healthy_t - restored_t if healthy_t else None,
         "fault_s": rollback_t - fault_t,
@@ -303,6 +319,22 @@ def traffic_verdict(expect: Expect, fig: dict[str, Any]) -> Verdict:
     return Verdict("enough traffic", want, got if ok else f"too little traffic to judge: {got}", ok)
 
 
+def routed_verdict(expect: Expect, fig: dict[str, Any]) -> Verdict:
+    check = "routed around it"
+    after = int(expect.routed_after_s or 0)
+    want = (
+        f"every operation started ≥ {after} s after the fault answered in "
+        f"≤ {expect.max_routed_latency_s:g} s"
+    )
+    slowest = [v for v in (fig.get("window_latency_s") or [])[after:] if v is not None]
+    count = sum((fig.get("window_started") or [])[after:])
+    if not count or not slowest:
+        return Verdict(check, want, "no operation started then: nothing to judge", False)
+    latency = max(slowest)
+    got = f"slowest {latency:.2f} s of {count}"
+    return Verdict(check, want, got, latency <= float(expect.max_routed_latency_s or 0))
+
+
 def split_brain_verdict(fig: dict[str, Any]) -> Verdict:
     want = (
         f"never two VIP holders > {SPLIT_BRAIN_S:g} s (after a {FENCING_DELAY_S:g} s fencing delay)"
@@ -357,6 +389,8 @@ def verdicts(expect: Expect, fig: dict[str, Any], heal_problems: list[str]) -> l
     out.append(
         _bound("longest gap between successes", fig["success_gap_s"], expect.max_success_gap_s)
     )
+    if expect.max_routed_latency_s is not None:
+        out.append(routed_verdict(expect, fig))
     if expect.only_503:
         other, failed = fig["failed_not_503"], fig["failed"]
         got = f"{other} of {failed} not clear" if failed else "no failure: nothing to judge"

@@ -151,3 +151,19 @@ def test_a_hit_leader_never_replaced_fails():
     fig["nomad_election_s"] = None  # nobody was elected
     verdicts = {v.check: v for v in checkers.verdicts(Expect(max_election_s=3.0), fig, [])}
     assert not verdicts["new Nomad leader"].ok
+
+
+def test_a_server_never_marked_down_shows_in_the_latency_once_it_should_be():
+    # A frozen VM: what HAProxy sent it in the first seconds waits out its server timeout
+    # (8 s); from 4 s on a HAProxy that checks its servers sends nothing there. One that
+    # never marks it down keeps sending every third request into the stall.
+    hit, rollback = T0 + 100.0, T0 + 112.0
+    checked = [op("read", 100 + t / 2, 8.0 if t < 6 else 0.1) for t in range(24)]
+    unchecked = [op("read", 100 + t / 2, 8.0 if t % 3 == 0 else 0.1) for t in range(24)]
+    expect = Expect(routed_after_s=4, max_routed_latency_s=2.0)
+    good = checkers.routed_verdict(expect, checkers.latency_by_second(checked, hit, rollback))
+    bad = checkers.routed_verdict(expect, checkers.latency_by_second(unchecked, hit, rollback))
+    assert good.ok and good.got == "slowest 0.10 s of 16"
+    assert not bad.ok and bad.got == "slowest 8.00 s of 16"
+    none = checkers.routed_verdict(expect, checkers.latency_by_second([], hit, rollback))
+    assert not none.ok and "nothing to judge" in none.got
