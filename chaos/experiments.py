@@ -208,12 +208,19 @@ CATALOGUE: tuple[Experiment, ...] = (
     Experiment(
         "kill-worker-busy",
         "The worker container killed while it resizes",
-        fault="kill-app",
+        fault="kill-app-mid-job",
         select="not-vip-holder",
-        params={"task": "worker", "busy": True},
+        params={
+            "task": "worker",
+            "busy": True,
+            "proxy": "s3",
+            "type": "latency",
+            "attributes": {"latency": 800, "jitter": 0},
+        },
         expect=Expect(max_failed=0),
-        hypothesis="A worker killed with jobs in hand loses none of them: the broker hands "
-        "every unacknowledged job to another worker, and no request fails.",
+        hypothesis="A worker killed mid-job (S3 slowed so that its jobs take seconds) "
+        "loses none of them: the broker hands every unacknowledged job to another "
+        "worker, and no request fails.",
     ),
     Experiment(
         "broker-down",

@@ -269,6 +269,14 @@ def _kill_app_inject(ctx: Context) -> None:
         check(done, f"killing the {task} container on {vm.name}")
 
 
+def _kill_mid_job_inject(ctx: Context) -> None:
+    """S3 slowed first (every call +0.8 s: a job takes seconds instead of a fraction of
+    one), then the task killed once it reports a job in hand, so the kill lands mid-job
+    rather than racing a resize that finishes in 0.3 s."""
+    faults_provider.add_toxics(ctx)
+    _kill_app_inject(ctx)
+
+
 def _nothing(ctx: Context) -> None:
     """Nomad restarts a killed task by itself; the rollback only waits (runner)."""
 
@@ -304,6 +312,14 @@ FAULTS: dict[str, Fault] = {
         _nothing,
         "docker kill the {task} container on {vms}",
         "container-replaced",
+    ),
+    "kill-app-mid-job": Fault(
+        _kill_mid_job_inject,
+        faults_provider.remove_toxics,
+        "slow S3 down ({type} on the {proxy} proxy); docker kill the {task} container on "
+        "{vms} once it holds a job; S3 back",
+        "container-replaced",
+        faults_provider.no_toxiproxy,
     ),
     "broker-down": Fault(
         _broker_inject, _broker_rollback, "stop RabbitMQ; start it again", "clear-503"

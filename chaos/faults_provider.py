@@ -64,7 +64,7 @@ def _client(ctx: Context) -> Toxiproxy:
     return Toxiproxy(ctx.target.toxiproxy.api)
 
 
-def _inject(ctx: Context) -> None:
+def add_toxics(ctx: Context) -> None:
     with _client(ctx) as client:
         for toxic in toxics(ctx.params):
             try:
@@ -80,7 +80,7 @@ def _inject(ctx: Context) -> None:
                 raise FaultError(f"adding the toxic {toxic['name']}: {exc}") from exc
 
 
-def _rollback(ctx: Context) -> None:
+def remove_toxics(ctx: Context) -> None:
     with _client(ctx) as client:
         for toxic in toxics(ctx.params):
             try:
@@ -103,16 +103,16 @@ def restore(target: Target) -> None:
 FAULTS: dict[str, Fault] = {
     # Slower or narrower: nothing may fail, and the uploads must be seen slower.
     "toxic-slow": Fault(
-        _inject,
-        _rollback,
+        add_toxics,
+        remove_toxics,
         "Toxiproxy {type} on the {proxy} proxy; remove it",
         "toxic-slow",
         no_toxiproxy,
     ),
     # Reset or stalled connections: uploads must be refused with the service's 503.
     "toxic-break": Fault(
-        _inject,
-        _rollback,
+        add_toxics,
+        remove_toxics,
         "Toxiproxy {type} on the {proxy} proxy; remove it",
         "toxic-503",
         no_toxiproxy,

@@ -55,6 +55,7 @@ HEAL_GUESS_S = {
     "partition-vm": 25.0,
     "stop-agent": 20.0,
     "kill-app": 20.0,
+    "kill-app-mid-job": 20.0,
     "broker-down": 10.0,
     "s3-down": 10.0,
     "toxic-slow": 5.0,

@@ -141,5 +141,7 @@ def test_a_busy_kill_waits_for_a_job_in_progress(tmp_path, monkeypatch, in_progr
 
 def test_the_busy_worker_kill_is_in_the_catalogue():
     experiment = by_name("kill-worker-busy")
-    assert experiment.params == {"task": "worker", "busy": True}
+    assert experiment.fault == "kill-app-mid-job"
+    assert experiment.params["task"] == "worker" and experiment.params["busy"] is True
+    assert experiment.params["proxy"] == "s3" and experiment.params["type"] == "latency"
     assert experiment.expect.nothing_lost and experiment.expect.max_failed == 0
