@@ -98,12 +98,17 @@ class MembersFailed(Watch):
         if members is None:
             self.last = {"vm": spared[0].name, "error": (done.stdout or done.stderr)[-200:]}
             return False
-        failed = sorted(
-            target.name_of(str(m.get("Addr", ""))) or str(m.get("Name"))
+        # Failed, or already "left": Consul's autopilot reaps a failed server out of the
+        # Raft configuration a few seconds after Serf declares it failed (measured in the
+        # lab: failed 7 s after the cut, left at 11 s), and a look that comes late finds
+        # it left. Either way the majority saw the cut-off VM dead.
+        status = {
+            target.name_of(str(m.get("Addr", ""))) or str(m.get("Name")): m.get("Status")
             for m in members
-            if m.get("Status") == probes.SERF_FAILED
-        )
-        self.last = {"vm": spared[0].name, "failed": failed}
+        }
+        failed = sorted(n for n, s in status.items() if s in (probes.SERF_FAILED, probes.SERF_LEFT))
+        left = sorted(n for n, s in status.items() if s == probes.SERF_LEFT)
+        self.last = {"vm": spared[0].name, "failed": failed, "left": left}
         return hit <= set(failed)
 
 

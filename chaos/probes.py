@@ -162,6 +162,7 @@ else:
 """
 )
 SERF_FAILED = 4  # a member's Status in /v1/agent/members: 1 alive, 3 left, 4 failed
+SERF_LEFT = 3
 
 
 def members_command() -> list[str]:

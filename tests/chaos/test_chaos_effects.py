@@ -165,7 +165,22 @@ def test_the_members_watch_sees_the_cut_off_vm_failed_on_a_spared_vm():
     failed = json.dumps([{"Name": "vm1", "Addr": "10.0.0.11", "Status": 4}])
     watch = evidence.MembersFailed(_ctx([alive, failed], ["vm1"]), Journal())
     detail = _watched(watch)
-    assert detail == {"rule": "members-failed", "seen": True, "vm": "vm2", "failed": ["vm1"]}
+    assert detail == {
+        "rule": "members-failed",
+        "seen": True,
+        "vm": "vm2",
+        "failed": ["vm1"],
+        "left": [],
+    }
+
+
+def test_a_cut_off_vm_autopilot_already_reaped_counts_as_seen_failed():
+    # Consul's autopilot turns a failed server into "left" seconds after Serf declares it
+    # failed: a look that comes late finds it so (partition-vm failed twice on that).
+    alive = json.dumps([{"Name": "vm1", "Addr": "10.0.0.11", "Status": 1}])
+    left = json.dumps([{"Name": "vm1", "Addr": "10.0.0.11", "Status": 3}])
+    detail = _watched(evidence.MembersFailed(_ctx([alive, left], ["vm1"]), Journal()))
+    assert (detail["seen"], detail["failed"], detail["left"]) == (True, ["vm1"], ["vm1"])
 
 
 def test_a_watch_that_never_sees_the_effect_says_so_at_its_deadline():
