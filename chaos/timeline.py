@@ -82,6 +82,18 @@ def vip_holder(samples: list[Sample], before: float, window: float = 2.0) -> str
     return holders[0] if len(holders) == 1 else None
 
 
+def _first_namings(
+    samples: list[Sample], field: str, since: float, survivors: set[str]
+) -> dict[str, float]:
+    """Surviving VM -> when it first named a surviving leader at or after `since`."""
+    named: dict[str, float] = {}
+    for sample in sorted(samples, key=lambda s: s.t):
+        fresh = sample.t >= since and sample.node in survivors and sample.node not in named
+        if fresh and getattr(sample, field) in survivors:
+            named[sample.node] = sample.t
+    return named
+
+
 def time_to_leader(
     samples: list[Sample],
     field: str,
@@ -93,13 +105,8 @@ def time_to_leader(
     hit the old leader; None when the old leader was not hit (no election needed)."""
     if old_leader in survivors:
         return None
-    for sample in sorted(samples, key=lambda s: s.t):
-        if sample.t < since or sample.node not in survivors:
-            continue
-        leader = getattr(sample, field)
-        if leader in survivors and (old_leader in survivors or leader != old_leader):
-            return sample.t - since
-    return None
+    named = _first_namings(samples, field, since, survivors)
+    return min(named.values()) - since if named else None
 
 
 def time_all_name_leader(
@@ -114,12 +121,7 @@ def time_all_name_leader(
     when some survivor never named one."""
     if old_leader in survivors:
         return None
-    named: dict[str, float] = {}
-    for sample in sorted(samples, key=lambda s: s.t):
-        if sample.t < since or sample.node not in survivors or sample.node in named:
-            continue
-        if getattr(sample, field) in survivors:
-            named[sample.node] = sample.t
+    named = _first_namings(samples, field, since, survivors)
     if not survivors or set(named) != survivors:
         return None
     return max(named.values()) - since
