@@ -10,12 +10,18 @@ the journal what `history.py` needs to judge a run again without the cluster:
   image of an upload that was not acknowledged): its status, the SHA-256 of the
   original read back and the one its JSON carries, and the decoded size of each
   variant (or why it could not be read or decoded).
+
+The read-back asks the cluster far faster than the steady traffic does (five GETs per
+image, eight at a time), through the same per-client abuse limits at HAProxy
+(docs/security.md#abuse-limits-at-haproxy). It keeps below them, and a `429` is the
+limit answering, not the image lost: it waits the `Retry-After` and asks again.
 """
 
 from __future__ import annotations
 
 import hashlib
 import io
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
@@ -30,6 +36,38 @@ PAGE = 100  # the backend's largest page
 MAX_PAGES = 200
 CLOCK_SKEW_S = 120.0  # listing entries older than the run by this much end the walk
 READ_ATTEMPTS = 3
+# Below the lab's limit of 1000 requests per 10 s per client (haproxy_rate_limit_*),
+# with room for the polls of `follow`; a deployment with a lower limit gets 429s,
+# which are waited out below.
+READ_RATE = 40.0  # requests per second
+RATE_LIMITED_WAIT_S = 60.0  # the longest a read waits out 429s in all
+RETRY_AFTER_MAX_S = 15.0
+LIMITED_POLL_PAUSE_S = 5.0
+
+
+class Pace:
+    """Spaces requests from any number of threads at least 1/rate apart."""
+
+    def __init__(self, rate: float) -> None:
+        self._gap = 1.0 / rate
+        self._next = 0.0
+        self._lock = threading.Lock()
+
+    def wait(self) -> None:
+        with self._lock:
+            now = time.monotonic()
+            slot = max(now, self._next)
+            self._next = slot + self._gap
+        if slot > now:
+            time.sleep(slot - now)
+
+
+def retry_after(answer: httpx.Response) -> float:
+    """How long a 429 asks the client to wait (seconds form only; 1 s if absent)."""
+    try:
+        return min(RETRY_AFTER_MAX_S, max(0.0, float(answer.headers.get("retry-after", 1))))
+    except ValueError:
+        return 1.0
 
 
 def measure(data: bytes) -> list[int] | str:
@@ -42,13 +80,30 @@ def measure(data: bytes) -> list[int] | str:
         return f"does not decode: {type(exc).__name__}"
 
 
+_pace = Pace(READ_RATE)
+
+
+def _note_limited(client: SteadyClient, path: str, pause: float) -> None:
+    client.journal.event(time.time(), "rate_limited", path=path, wait_s=pause)
+
+
 def _get(client: SteadyClient, path: str) -> tuple[httpx.Response | None, str | None]:
-    """GET with a few attempts (the cluster has just healed); the answer or why none."""
+    """GET with a few attempts (the cluster has just healed), waiting out the abuse
+    limit's 429s; the answer or why none."""
     why = "not asked"
-    for attempt in range(READ_ATTEMPTS):
+    attempt, limited_s = 0, 0.0
+    while attempt < READ_ATTEMPTS:
         if attempt:
             time.sleep(1)
+        _pace.wait()
         op, answer = client.request("verify", "GET", path)
+        if answer is not None and answer.status_code == 429 and limited_s < RATE_LIMITED_WAIT_S:
+            pause = retry_after(answer)
+            limited_s += pause
+            _note_limited(client, path, pause)
+            time.sleep(pause)
+            continue
+        attempt += 1
         if answer is not None and answer.status_code < 500:
             return answer, None
         if answer is None:
@@ -58,6 +113,20 @@ def _get(client: SteadyClient, path: str) -> tuple[httpx.Response | None, str | 
     return None, why
 
 
+def _checked(client: SteadyClient, image: str) -> tuple[Any, str | None]:
+    """The image's status, waiting out the abuse limit's 429s."""
+    limited_s = 0.0
+    while True:
+        _pace.wait()
+        op, state = client.check_status(image, "verify")
+        if op.status != 429 or limited_s >= RATE_LIMITED_WAIT_S:
+            return op, state
+        pause = LIMITED_POLL_PAUSE_S  # the Op keeps no headers: a fixed pause
+        limited_s += pause
+        _note_limited(client, f"api/images/{image}", pause)
+        time.sleep(pause)
+
+
 def follow(client: SteadyClient, images: list[str], end: float) -> dict[str, str | None]:
     """Poll each image until done or failed, or `end` (monotonic); one verify op each."""
     states: dict[str, str | None] = {}
@@ -65,7 +134,7 @@ def follow(client: SteadyClient, images: list[str], end: float) -> dict[str, str
     with ThreadPoolExecutor(max_workers=8, thread_name_prefix="chaos-follow") as pool:
         while todo:
             last = time.monotonic() >= end
-            seen = list(pool.map(lambda image: client.check_status(image, "verify"), todo))
+            seen = list(pool.map(lambda image: _checked(client, image), todo))
             left = []
             for image, (op, state) in zip(todo, seen, strict=True):
                 if state in ("done", "failed") or last:

@@ -30,6 +30,7 @@ class Service:
         self.images: dict[str, dict] = {}  # id -> {"data", "filename", "created"}
         self.by_key: dict[str, str] = {}
         self.tamper = False  # store the same picture re-encoded: other bytes
+        self.limited_gets = 0  # the next GETs answered HAProxy's 429 with Retry-After
         self.lock = threading.Lock()
 
 
@@ -92,6 +93,17 @@ def handler_for(service: Service) -> type[BaseHTTPRequestHandler]:
             self._json(202, {"id": image, "status": "pending"})
 
         def do_GET(self) -> None:
+            with service.lock:
+                limited = service.limited_gets > 0
+                service.limited_gets -= limited
+            if limited:
+                body = b'{"error": "too many requests", "reason": "rate_limited"}'
+                self.send_response(429)
+                self.send_header("Retry-After", "0")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+                return
             path = self.path.split("?")[0].strip("/").split("/")
             if path == ["api", "images"]:
                 listed = [{"id": i, "filename": v["filename"]} for i, v in service.images.items()]
@@ -207,6 +219,18 @@ def test_the_read_back_catches_a_service_that_changes_the_bytes(service, client)
     client.upload(0)
     got = _verified(client)
     assert list(got) == ["originals as sent"] and got["originals as sent"].startswith("1 of 1")
+
+
+def test_the_read_back_waits_out_the_abuse_limit_and_loses_nothing(service, client):
+    # The read-back asks far faster than the steady traffic: a 429 from the rate limit
+    # (seen in CI on a 188-upload nemesis history) is the limit working, not a loss.
+    state, _ = service
+    for seq in range(2):
+        client.upload(seq)
+    state.limited_gets = 12  # more than the read attempts of any one GET
+    assert _verified(client) == {}
+    limited = [e for e in client.journal.snapshot().events if e.name == "rate_limited"]
+    assert len(limited) == 12
 
 
 def test_images_held_pending_do_not_starve_the_polls_of_newer_uploads(client):
