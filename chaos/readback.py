@@ -37,9 +37,9 @@ MAX_PAGES = 200
 CLOCK_SKEW_S = 120.0  # listing entries older than the run by this much end the walk
 READ_ATTEMPTS = 3
 # Below the lab's limit of 1000 requests per 10 s per client (haproxy_rate_limit_*),
-# with room for the polls of `follow`; a deployment with a lower limit gets 429s,
-# which are waited out below.
-READ_RATE = 40.0  # requests per second
+# with room for the steady traffic (5/s) still in its window; a deployment with a
+# lower limit gets 429s, which are waited out below.
+READ_RATE = 75.0  # requests per second
 RATE_LIMITED_WAIT_S = 60.0  # the longest a read waits out 429s in all
 RETRY_AFTER_MAX_S = 15.0
 LIMITED_POLL_PAUSE_S = 5.0
