@@ -243,16 +243,15 @@ class _Release(Watch):
 
     version = -1
 
-    def _ask(self) -> tuple[Any, str, str]:
+    def _ask(self) -> tuple[nomad_api.NomadClient, str]:
         hit = {vm.name for vm in self.ctx.vms}
         spared = [vm for vm in self.ctx.target.vms if vm.name not in hit]
-        creds = self.ctx.target.credentials
-        job = str(self.ctx.params.get("job", "imgcloud-backend"))
-        return spared[0], creds.nomad_deploy_token if creds else "", job
+        nomad = nomad_api.asking(self.ctx.executor, spared[0], self.ctx.target.credentials)
+        return nomad, str(self.ctx.params.get("job", "imgcloud-backend"))
 
     def before(self) -> None:
-        vm, token, job = self._ask()
-        self.version = int(nomad_api.job(self.ctx.executor, vm, token, job).get("Version", -1))
+        nomad, job = self._ask()
+        self.version = int(nomad.job(job).get("Version", -1))
 
 
 class RolloutRunning(_Release):
@@ -261,8 +260,8 @@ class RolloutRunning(_Release):
     rule = "rollout-running"
 
     def look(self) -> bool:
-        vm, token, job = self._ask()
-        found = nomad_api.deployment(self.ctx.executor, vm, token, job) or {}
+        nomad, job = self._ask()
+        found = nomad.deployment(job) or {}
         self.last = {
             "deployment": str(found.get("ID", ""))[:8],
             "version": found.get("JobVersion"),
@@ -279,10 +278,10 @@ class ReleaseReverted(_Release):
     outlives_window = True  # Nomad gives up on the release after its healthy deadline
 
     def look(self) -> bool:
-        vm, token, job = self._ask()
-        allocs = nomad_api.allocations(self.ctx.executor, vm, token, job)
+        nomad, job = self._ask()
+        allocs = nomad.allocations(job)
         crashed = nomad_api.crashed(allocs, self.version)
-        found = nomad_api.deployments(self.ctx.executor, vm, token, job)
+        found = nomad.deployments(job)
         failed = nomad_api.reverted_by_nomad(found, self.version + 1)
         self.last = {
             "crashed": crashed,

@@ -1,5 +1,6 @@
 """Release faults: a VM killed in the middle of a rolling update, a release that
-crash-loops. Both go through Nomad's job API with the deploy token (`nomad_api.py`).
+crash-loops. Both go through Nomad's job API, python-nomad with the deploy token
+(`nomad_api.py`).
 
 - rollout-kill: the job registered again with a new meta value (the same image, a new
   version Nomad rolls out one allocation at a time, as `playbooks/update.yml` does with
@@ -26,13 +27,6 @@ REVERT_S = 90.0  # Nomad must have reverted a crash-looping release by then
 POLL_S = 1.0
 
 
-def _token(ctx: Context) -> str:
-    creds = ctx.target.credentials
-    if creds is None:
-        raise FaultError("no Nomad deploy token for this cluster (deploy.credentials)")
-    return creds.nomad_deploy_token
-
-
 def _asker(ctx: Context) -> VM:
     """A VM to ask Nomad from: one the fault does not hit."""
     hit = {vm.name for vm in ctx.vms}
@@ -40,6 +34,14 @@ def _asker(ctx: Context) -> VM:
     if not spared:
         raise FaultError("no VM is spared to ask Nomad from")
     return spared[0]
+
+
+def _nomad(ctx: Context) -> nomad_api.NomadClient:
+    """Nomad on a spared VM, with the deploy token."""
+    try:
+        return nomad_api.asking(ctx.executor, _asker(ctx), ctx.target.credentials)
+    except nomad_api.NomadError as exc:
+        raise FaultError(str(exc)) from exc
 
 
 def _job_name(ctx: Context) -> str:
@@ -65,10 +67,10 @@ def _wait(what: str, deadline_s: float, look: Any) -> Any:
 
 
 def _deployment_of(ctx: Context, version: int, statuses: tuple[str, ...]) -> Any:
-    name, token, asker = _job_name(ctx), _token(ctx), _asker(ctx)
+    name, nomad = _job_name(ctx), _nomad(ctx)
 
     def look() -> dict[str, Any] | None:
-        found = nomad_api.deployment(ctx.executor, asker, token, name)
+        found = nomad.deployment(name)
         if found and int(found.get("JobVersion", -1)) >= version:
             return found if found.get("Status") in statuses else None
         return None
@@ -82,7 +84,7 @@ def _note(ctx: Context, name: str, **detail: Any) -> None:
 
 
 def _remember(ctx: Context) -> dict[str, Any]:
-    spec = nomad_api.job(ctx.executor, _asker(ctx), _token(ctx), _job_name(ctx))
+    spec = _nomad(ctx).job(_job_name(ctx))
     ctx.memo["spec"], ctx.memo["version"] = spec, int(spec.get("Version", 0))
     return spec
 
@@ -92,12 +94,12 @@ def _put_back(ctx: Context) -> dict[str, Any]:
     spec = ctx.memo.get("spec")
     if spec is None:
         return {}
-    token, asker = _token(ctx), _asker(ctx)
-    now = nomad_api.job(ctx.executor, asker, token, _job_name(ctx))
+    nomad = _nomad(ctx)
+    now = nomad.job(_job_name(ctx))
     version = int(now.get("Version", 0))
     same = (now.get("Meta") or {}) == (spec.get("Meta") or {})
     if not (same and nomad_api.task_args(now) == nomad_api.task_args(spec)):
-        nomad_api.register(ctx.executor, asker, token, nomad_api.restored(spec))
+        nomad.register(nomad_api.restored(spec))
         version += 1  # else Nomad already runs it (a revert): wait for its deployment
     done = _wait(
         f"the good version of {_job_name(ctx)} deployed",
@@ -109,8 +111,7 @@ def _put_back(ctx: Context) -> dict[str, Any]:
 
 def _rollout_inject(ctx: Context) -> None:
     spec = _remember(ctx)
-    token, asker = _token(ctx), _asker(ctx)
-    nomad_api.register(ctx.executor, asker, token, nomad_api.bumped(spec, str(time.time())))
+    _nomad(ctx).register(nomad_api.bumped(spec, str(time.time())))
     running = _wait(
         f"a deployment of {_job_name(ctx)} running",
         ROLLOUT_START_S,
@@ -126,8 +127,7 @@ def _rollout_rollback(ctx: Context) -> None:
         ctx.backend.revive(vm)
     if "spec" not in ctx.memo:
         return
-    asker, token = _asker(ctx), _token(ctx)
-    state = nomad_api.deployment(ctx.executor, asker, token, _job_name(ctx)) or {}
+    state = _nomad(ctx).deployment(_job_name(ctx)) or {}
     _note(
         ctx,
         "rollout-state",
@@ -140,17 +140,17 @@ def _rollout_rollback(ctx: Context) -> None:
 
 def _crash_inject(ctx: Context) -> None:
     spec = _remember(ctx)
-    nomad_api.register(ctx.executor, _asker(ctx), _token(ctx), nomad_api.crash_looping(spec))
+    _nomad(ctx).register(nomad_api.crash_looping(spec))
 
 
 def _crash_rollback(ctx: Context) -> None:
     if "spec" not in ctx.memo:
         return
-    name, token, asker = _job_name(ctx), _token(ctx), _asker(ctx)
+    name, nomad = _job_name(ctx), _nomad(ctx)
     good = nomad_api.task_args(ctx.memo["spec"])
 
     def reverted() -> dict[str, Any] | None:
-        now = nomad_api.job(ctx.executor, asker, token, name)
+        now = nomad.job(name)
         back = int(now.get("Version", 0)) > ctx.memo["version"] + 1
         return now if back and nomad_api.task_args(now) == good else None
 

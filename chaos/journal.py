@@ -117,7 +117,6 @@ class Journal:
 def read_history(path: Path) -> History:
     """Load a journal written by `Journal.write`."""
     history = History()
-    makers = {"op": (Op, history.ops), "sample": (Sample, history.samples)}
     for number, line in enumerate(path.read_text().splitlines(), start=1):
         if not line.strip():
             continue
@@ -129,9 +128,10 @@ def read_history(path: Path) -> History:
         try:
             if kind == "event":
                 history.events.append(Event(**record))
-            elif kind in makers:
-                cls, items = makers[kind]
-                items.append(cls(**record))
+            elif kind == "op":
+                history.ops.append(Op(**record))
+            elif kind == "sample":
+                history.samples.append(Sample(**record))
             else:
                 raise ValueError(f"unknown record type {kind!r}")
         except (TypeError, ValueError) as exc:

@@ -1,86 +1,33 @@
-"""Nomad's job API as the release faults use it, called from inside a VM.
+"""Nomad's job API as the release faults use it, asked from the controller.
 
-Nomad answers HTTPS on each VM's loopback only (`deploy.credentials.NOMAD_API`), so
-like the health probe a small Python program runs on a VM (through `docker exec` or
-`ssh`) and makes the one call; the deploy token (submit and read jobs only) reaches it
-on stdin, never on a command line. Only what the faults and watches need: a job, its
-registration, its latest deployment and its allocations.
+Through python-nomad (deploy.nomad_client), with the deploy token (submit and read
+jobs only) and the cluster CA, on a VM the fault spares: directly at its private
+address in the lab, through an SSH forward on real VMs (chaos.remote). Below the
+client, what the faults do to a job spec and read from Nomad's answers, all pure.
 """
 
 from __future__ import annotations
 
 import copy
-import json
 from typing import Any
 
-from chaos.remote import Executor, run
+from chaos.remote import Executor
 from chaos.target import VM
-from deploy.credentials import NOMAD_API, VM_CA_FILE
+from deploy.credentials import NOMAD_HTTP_PORT, Credentials
+from deploy.nomad_client import NomadClient, NomadError
 
-PROGRAM = (
-    f"NOMAD_API, CA_FILE = {NOMAD_API!r}, {VM_CA_FILE!r}\n"
-    + r"""
-import json, ssl, sys, urllib.error, urllib.request
-ask = json.loads(sys.stdin.readline())
-try:
-    tls = ssl.create_default_context(cafile=CA_FILE)
-except OSError:
-    tls = ssl.create_default_context()
-body = None if ask.get("body") is None else json.dumps(ask["body"]).encode()
-request = urllib.request.Request(
-    NOMAD_API + ask["path"], data=body, method=ask["method"],
-    headers={"X-Nomad-Token": ask.get("token", ""), "Content-Type": "application/json"})
-try:
-    with urllib.request.urlopen(request, timeout=10, context=tls) as answer:
-        text = answer.read().decode()
-        print(json.dumps({"status": answer.status, "body": json.loads(text or "null")}))
-except urllib.error.HTTPError as exc:
-    print(json.dumps({"status": exc.code, "error": exc.read().decode()[:300]}))
-except Exception as exc:
-    print(json.dumps({"status": None, "error": f"{type(exc).__name__}: {exc}"}))
-"""
-)
+__all__ = ["NomadClient", "NomadError", "asking"]
 
 
-class NomadError(RuntimeError):
-    """Nomad refused or did not answer; the message says which call and why."""
-
-
-def call(executor: Executor, vm: VM, token: str, method: str, path: str, body: Any = None) -> Any:
-    """One call of Nomad's API from inside `vm`; its JSON answer, or NomadError."""
-    ask = json.dumps({"method": method, "path": path, "body": body, "token": token}) + "\n"
-    done = run(executor, vm, ["python3", "-c", PROGRAM], timeout=20, stdin=ask)
+def asking(executor: Executor, vm: VM, credentials: Credentials | None) -> NomadClient:
+    """Nomad's API on `vm` as the controller reaches it, called with the deploy token."""
+    if credentials is None:
+        raise NomadError("no Nomad deploy token for this cluster (deploy.credentials)")
     try:
-        answer = json.loads(done.stdout.strip().splitlines()[-1])
-    except (ValueError, IndexError) as exc:
-        said = (done.stderr or done.stdout or "").strip()[-200:]
-        raise NomadError(f"{method} {path} on {vm.name}: no answer ({said})") from exc
-    if answer.get("status") != 200:
-        said = f"{answer.get('status')} {answer.get('error')}"
-        raise NomadError(f"{method} {path} on {vm.name}: {said}")
-    return answer.get("body")
-
-
-def job(executor: Executor, vm: VM, token: str, name: str) -> dict[str, Any]:
-    return call(executor, vm, token, "GET", f"/v1/job/{name}")
-
-
-def register(executor: Executor, vm: VM, token: str, spec: dict[str, Any]) -> dict[str, Any]:
-    return call(executor, vm, token, "POST", "/v1/jobs", {"Job": spec})
-
-
-def deployment(executor: Executor, vm: VM, token: str, name: str) -> dict[str, Any] | None:
-    """The job's latest deployment (None when it never had one)."""
-    return call(executor, vm, token, "GET", f"/v1/job/{name}/deployment")
-
-
-def deployments(executor: Executor, vm: VM, token: str, name: str) -> list[dict[str, Any]]:
-    """Every deployment of the job, newest first."""
-    return call(executor, vm, token, "GET", f"/v1/job/{name}/deployments") or []
-
-
-def allocations(executor: Executor, vm: VM, token: str, name: str) -> list[dict[str, Any]]:
-    return call(executor, vm, token, "GET", f"/v1/job/{name}/allocations") or []
+        address = executor.api_address(vm, NOMAD_HTTP_PORT)
+    except OSError as exc:
+        raise NomadError(f"cannot reach Nomad on {vm.name}: {exc}") from exc
+    return NomadClient([address], credentials.nomad_deploy_token, credentials.ca_file)
 
 
 # -- job specs, pure -------------------------------------------------------------------

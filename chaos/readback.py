@@ -218,7 +218,8 @@ def read_back(client: SteadyClient, image: str) -> dict[str, Any]:
         return detail
     detail["status"] = body.get("status")
     detail["json_sha256"] = body.get("sha256")
-    sizes = body.get("sizes") if isinstance(body.get("sizes"), dict) else {}
+    sizes = body.get("sizes")
+    sizes = sizes if isinstance(sizes, dict) else {}
     detail["sizes"] = {
         name: [info.get("width"), info.get("height")]
         for name, info in sizes.items()

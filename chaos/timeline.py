@@ -171,10 +171,11 @@ def holder_spans(samples: list[Sample], valid: float) -> dict[str, list[tuple[fl
     for sample in sorted(samples, key=lambda s: s.t):
         by_vm.setdefault(sample.node, []).append(sample)
     for vm, own in by_vm.items():
-        for sample, after in pairwise([*own, None]):
-            if sample is not None and sample.vip:
-                end = sample.t + valid if after is None else min(after.t, sample.t + valid)
-                spans.setdefault(vm, []).append((sample.t, end))
+        followed: list[Sample | None] = [*own, None]
+        for said, after in pairwise(followed):
+            if said is not None and said.vip:
+                end = said.t + valid if after is None else min(after.t, said.t + valid)
+                spans.setdefault(vm, []).append((said.t, end))
     return spans
 
 

@@ -1,10 +1,9 @@
-"""Just enough of Nomad's HTTP API to run the worker job on fewer VMs and back.
+"""The worker job on fewer VMs and back, through Nomad's API (deploy.nomad_client).
 
-https://developer.hashicorp.com/nomad/api-docs/jobs (read job, scale, allocations,
-latest deployment). Nomad answers HTTPS on every VM's private address at 4646, with a
-certificate of the cluster CA and ACLs: the bench verifies it with the CA from the
-inventory's secrets folder and calls with the deploy token (deploy.credentials), which
-may read and scale jobs and nothing else. For real VMs behind a bastion, tunnel it
+Nomad answers HTTPS on every VM's private address at 4646, with a certificate of the
+cluster CA and ACLs: the bench verifies it with the CA from the inventory's secrets
+folder and calls with the deploy token (deploy.credentials), which may read and scale
+jobs and nothing else. For real VMs behind a bastion, tunnel it
 (`ssh -L 4646:<vm>:4646 bastion`) and give NOMAD_ADDR=https://127.0.0.1:4646 (the
 certificate names 127.0.0.1). NOMAD_ADDR, NOMAD_TOKEN and NOMAD_CACERT override, as
 they do for the `nomad` command.
@@ -12,12 +11,8 @@ they do for the `nomad` command.
 
 from __future__ import annotations
 
-import json
 import os
-import ssl
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,11 +20,10 @@ from typing import Any
 
 from deploy import DeployError
 from deploy.credentials import NOMAD_HTTP_PORT, Credentials, for_inventory
+from deploy.nomad_client import NomadClient, NomadError
 from loadbench.target import Target
 
-
-class NomadError(RuntimeError):
-    """Nomad did not answer, or the job did not reach the state asked for."""
+__all__ = ["Nomad", "NomadError", "Placement"]
 
 
 @dataclass(frozen=True)
@@ -42,20 +36,17 @@ class Placement:
 
 
 class Nomad:
-    """A Nomad HTTP client that tries each known address in turn."""
+    """The bench's questions to Nomad, asked of each known address in turn."""
 
     def __init__(
         self, addresses: Sequence[str], token: str | None = None, ca_file: Path | None = None
     ) -> None:
         if not addresses:
             raise NomadError("no Nomad address: give NOMAD_ADDR or a target with nodes")
-        self.addresses = list(addresses)
         self.token = os.environ.get("NOMAD_TOKEN") or token or None
         ca = os.environ.get("NOMAD_CACERT") or ca_file
-        try:
-            self.tls = ssl.create_default_context(cafile=str(ca) if ca else None)
-        except (OSError, ssl.SSLError) as error:
-            raise NomadError(f"cannot read the cluster CA {ca}: {error}") from error
+        self.api = NomadClient(addresses, self.token, Path(ca) if ca else None)
+        self.addresses = self.api.addresses
 
     @classmethod
     def for_nodes(cls, node_addresses: Sequence[str], credentials: Credentials | None) -> Nomad:
@@ -79,31 +70,8 @@ class Nomad:
                     raise NomadError(f"{error} (or give NOMAD_TOKEN and NOMAD_CACERT)") from error
         return cls.for_nodes([node.address for node in target.nodes], credentials)
 
-    def call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
-        errors = []
-        for base in self.addresses:
-            request = urllib.request.Request(
-                base + path,
-                method=method,
-                data=json.dumps(body).encode() if body is not None else None,
-                headers={"Content-Type": "application/json"}
-                | ({"X-Nomad-Token": self.token} if self.token else {}),
-            )
-            try:
-                with urllib.request.urlopen(request, timeout=10, context=self.tls) as answer:
-                    text = answer.read().decode()
-                    return json.loads(text) if text else None
-            except urllib.error.HTTPError as error:
-                detail = f"{base}: HTTP {error.code}: {error.read()[:300]!r}"
-                if error.code < 500:
-                    raise NomadError(f"{method} {path}: {detail}") from error
-                errors.append(detail)  # e.g. no leader right now: another server may know
-            except OSError as error:
-                errors.append(f"{base}: {error}")
-        raise NomadError(f"{method} {path}: no Nomad answered: {'; '.join(errors)}")
-
     def job(self, job_id: str) -> dict[str, Any]:
-        return self.call("GET", f"/v1/job/{job_id}")
+        return self.api.job(job_id)
 
     def group_count(self, job_id: str, group: str) -> int:
         for task_group in self.job(job_id)["TaskGroups"]:
@@ -112,8 +80,7 @@ class Nomad:
         raise NomadError(f"job {job_id} has no group {group!r}")
 
     def scale(self, job_id: str, group: str, count: int, message: str) -> None:
-        body = {"Count": count, "Target": {"Group": group}, "Message": message}
-        self.call("POST", f"/v1/job/{job_id}/scale", body)
+        self.api.scale(job_id, group, count, message)
 
     def ensure_count(
         self, job_id: str, group: str, count: int, message: str, timeout_s: float = 120.0
@@ -132,7 +99,7 @@ class Nomad:
                 time.sleep(2)
 
     def placement(self, job_id: str, group: str) -> Placement:
-        allocations = self.call("GET", f"/v1/job/{job_id}/allocations")
+        allocations = self.api.allocations(job_id)
         mine = [a for a in allocations if a["TaskGroup"] == group]
         running = [
             a for a in mine if a["ClientStatus"] == "running" and a["DesiredStatus"] == "run"
@@ -146,7 +113,7 @@ class Nomad:
     def deployment_status(self, job_id: str) -> str | None:
         """Status of the deployment of the job's current version, None when it has none."""
         version = self.job(job_id)["Version"]
-        latest = self.call("GET", f"/v1/job/{job_id}/deployment")
+        latest = self.api.deployment(job_id)
         if not latest or latest.get("JobVersion") != version:
             return None
         return str(latest["Status"])

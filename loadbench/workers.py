@@ -61,10 +61,10 @@ def _cpuacct_path(cgroups: str) -> str | None:
 def worker_jobs(nomad: Nomad, job_id: str = "imgcloud-worker") -> dict[str, float]:
     """Endpoint -> jobs finished so far, read from each running worker's /metrics."""
     counts = {}
-    for alloc in nomad.call("GET", f"/v1/job/{job_id}/allocations"):
+    for alloc in nomad.api.allocations(job_id):
         if alloc["ClientStatus"] != "running":
             continue
-        detail = nomad.call("GET", f"/v1/allocation/{alloc['ID']}")
+        detail = nomad.api.allocation(alloc["ID"])
         for port in detail["AllocatedResources"]["Shared"]["Ports"]:
             if port["Label"] == "http":
                 endpoint = f"{port['HostIP']}:{port['Value']}"

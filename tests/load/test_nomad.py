@@ -1,4 +1,6 @@
-"""The bench's Nomad client: HTTPS checked against the cluster CA, the deploy token sent.
+"""The Nomad client of the bench and the chaos suite (deploy.nomad_client, python-nomad):
+HTTPS checked against the cluster CA, the deploy token sent, the next VM asked when one
+does not answer.
 
 A one-route HTTPS server on loopback with a throwaway CA (made with openssl) stands in
 for Nomad: only the client's TLS and headers are under test here.
@@ -8,6 +10,7 @@ from __future__ import annotations
 
 import http.server
 import json
+import socket
 import ssl
 import subprocess
 import threading
@@ -129,3 +132,15 @@ def test_a_refused_token_is_an_error_at_once(pki: dict[str, Path], fake_nomad: s
     nomad = Nomad([fake_nomad], "someone-else", pki["ca"])
     with pytest.raises(NomadError, match="HTTP 403"):
         nomad.job("imgcloud-worker")
+
+
+def test_a_vm_that_does_not_answer_sends_the_call_to_the_next(
+    pki: dict[str, Path], fake_nomad: str
+) -> None:
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        dead = f"https://127.0.0.1:{probe.getsockname()[1]}"
+    nomad = Nomad([dead, fake_nomad], "deploy", pki["ca"])
+    assert nomad.job("imgcloud-worker") == {"ID": "imgcloud-worker"}
+    with pytest.raises(NomadError, match="no Nomad answered"):
+        Nomad([dead], "deploy", pki["ca"]).job("imgcloud-worker")
