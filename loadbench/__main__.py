@@ -1,4 +1,4 @@
-"""`python -m loadbench bench|scale|all|raw`: the load bench from the command line."""
+"""`python -m loadbench bench|knee|scale|all|raw`: the load bench from the command line."""
 
 from __future__ import annotations
 
@@ -18,8 +18,9 @@ def parser() -> argparse.ArgumentParser:
     commands = top.add_subparsers(dest="command", required=True)
     for name, text in (
         ("bench", "Locust headless at a fixed load, raw worker speed and their ratio"),
+        ("knee", "open loop: uploads at rising set rates, the highest one the cluster keeps up"),
         ("scale", "the bench with workers on 1, 2, 3 VMs (stops workers, restores them)"),
-        ("all", "bench, then scale"),
+        ("all", "bench, knee, then scale"),
     ):
         sub = commands.add_parser(name, help=text, description=text)
         add_target_args(sub)
@@ -48,6 +49,10 @@ def add_load_args(sub: argparse.ArgumentParser) -> None:
     sub.add_argument("--repeats", type=int, default=5, help="raw speed repeats per photo")
     sub.add_argument("--vms", default="1,2,3", help="scale: worker VM counts to run")
     sub.add_argument("--scale-duration", type=int, default=60, help="scale: seconds per step")
+    sub.add_argument(
+        "--rates", default="2,4,6,8,10", help="knee: uploads per second, one step each, rising"
+    )
+    sub.add_argument("--step", type=float, default=40, help="knee: seconds per rate")
 
 
 def print_bench(summary: dict) -> None:
@@ -105,6 +110,7 @@ def main(argv: list[str] | None = None) -> int:
         target = resolve(args.url, args.inventory)
         load = Load(args.users, args.spawn_rate, args.duration, args.mix)
         cores = bench.cores_for(target, args.cores)
+        rates = [float(r) for r in args.rates.split(",") if r]
     except (TargetError, ValueError) as error:
         print(f"loadbench: {error}", file=sys.stderr)
         return 2
@@ -112,6 +118,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.command in ("bench", "all"):
         summary = bench.bench(target, load, args.out, cores, repeats=args.repeats)
         print_bench(summary)
+    if args.command in ("knee", "all"):
+        from loadbench import openloop
+
+        print(openloop.report(openloop.run(target, rates, args.step, args.mix, args.out)))
     if args.command in ("scale", "all"):
         from loadbench import scaling  # needs the cluster's Nomad, not the dev service
 

@@ -10,6 +10,7 @@ matplotlib.use("Agg")  # files only; no display on CI machines
 
 import matplotlib.pyplot as plt
 
+from loadbench.knee import QueueRow, Step
 from loadbench.results import Point, rate
 
 
@@ -66,6 +67,42 @@ def scaling(
     axis.set_title(title)
     axis.legend(loc="center")
     axis.grid(axis="y", alpha=0.3)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def knee(found: list[Step], queue: list[QueueRow], step_s: float, path: Path) -> Path:
+    """Open loop: upload-to-done percentiles per rate (left), images in flight (right)."""
+    fig, (by_rate, in_time) = plt.subplots(1, 2, figsize=(12, 4.5), dpi=100)
+    rates = [s.rate for s in found]
+    for label, attr, colour in (
+        ("p50", "p50_ms", "tab:green"),
+        ("p95", "p95_ms", "tab:orange"),
+        ("p99", "p99_ms", "tab:red"),
+    ):
+        series = [(s.rate, getattr(s, attr)) for s in found if getattr(s, attr) is not None]
+        by_rate.plot(
+            [r for r, _ in series], [v / 1000 for _, v in series], "o-", color=colour, label=label
+        )
+    for s in found:
+        if not s.sustained:
+            by_rate.axvspan(s.rate - 0.25, s.rate + 0.25, color="tab:red", alpha=0.15)
+    by_rate.set_xticks(rates)
+    by_rate.set_xlabel("uploads sent per second (open loop)")
+    by_rate.set_ylabel("upload-to-done (s)")
+    by_rate.set_ylim(bottom=0)
+    by_rate.set_title("latency per step (red: not sustained)")
+    by_rate.legend(loc="upper left")
+    by_rate.grid(alpha=0.3)
+    in_time.plot([q.t_s for q in queue], [q.in_flight for q in queue], color="tab:purple")
+    for s in found:
+        in_time.axvline(s.index * step_s, color="0.6", linewidth=0.8)
+        in_time.annotate(f"{s.rate:g}/s", (s.index * step_s + 1, 0), fontsize=8, va="bottom")
+    in_time.set_xlabel("seconds since start")
+    in_time.set_ylabel("uploads sent, not finished")
+    in_time.set_ylim(bottom=0)
+    in_time.set_title("the queue over the run")
+    in_time.grid(alpha=0.3)
     fig.tight_layout()
     return _save(fig, path)
 

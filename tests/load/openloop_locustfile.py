@@ -1,0 +1,203 @@
+"""Uploads that arrive at a set rate, whatever the cluster does with them (open loop).
+
+The closed-loop Uploader (locustfile.py) waits for its image to be `done` and then
+pauses, so its users' pacing sets the throughput, not the cluster. Here each upload
+is only sent: a separate greenlet follows it to `done`, and the next upload of the
+user starts on the clock. The rate steps up (IMGCLOUD_LOAD_RATES, uploads per second
+in total, each for IMGCLOUD_LOAD_STEP_S); once a rate is more than the cluster can
+resize, the images in flight pile up, which is what the knee analysis looks for
+(loadbench.knee). After the last step the run drains: it waits for the followed
+images (up to IMGCLOUD_LOAD_DRAIN_S) so the last step's slow ones are measured.
+
+Two CSV files record the run, one row per upload (IMGCLOUD_LOAD_FLOWS_CSV) and one
+per second (IMGCLOUD_LOAD_QUEUE_CSV: sent, acknowledged, done, failed, and in flight:
+sent and not finished yet).
+Run through `python -m loadbench knee`; Locust's own CSVs are kept too.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import random
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+import gevent
+import locustfile as closed  # the closed-loop file: photos, answer checks
+from locust import HttpUser, LoadTestShape, events, task
+
+RATES = [float(r) for r in os.environ.get("IMGCLOUD_LOAD_RATES", "2,4").split(",") if r]
+STEP_S = float(os.environ.get("IMGCLOUD_LOAD_STEP_S", "40"))
+DRAIN_S = float(os.environ.get("IMGCLOUD_LOAD_DRAIN_S", "60"))
+USERS = int(os.environ.get("IMGCLOUD_LOAD_USERS", "0")) or max(4, int(max(RATES) * 1.5 + 0.5))
+FLOWS_CSV = os.environ.get("IMGCLOUD_LOAD_FLOWS_CSV", "openloop_flows.csv")
+QUEUE_CSV = os.environ.get("IMGCLOUD_LOAD_QUEUE_CSV", "openloop_queue.csv")
+# Status polls: often enough to time a ~1 s flow, few enough that followers at the top
+# rate stay well below HAProxy's per-client limit (100 requests/s from this host).
+POLL_FIRST, POLL_MAX = 0.2, 0.6
+
+
+@dataclass
+class Run:
+    """What the followers share: the clock, the current step and the counts."""
+
+    started: float = field(default_factory=time.monotonic)
+    step: int = 0
+    sent: int = 0
+    acked: int = 0
+    done: int = 0
+    failed: int = 0
+    draining: bool = False
+
+    def now(self) -> float:
+        return time.monotonic() - self.started
+
+    @property
+    def rate(self) -> float:
+        return RATES[min(self.step, len(RATES) - 1)]
+
+    @property
+    def in_flight(self) -> int:
+        # Sent and not finished: an upload still being posted counts, so the drain
+        # does not end under it.
+        return self.sent - self.done - self.failed
+
+
+RUN = Run()
+_flows: Any = None
+
+
+def _record_flow(step: int, sent_at: float, outcome: str, ms: float | None, why: str) -> None:
+    _flows.writerow(
+        [step, RATES[step], f"{sent_at:.3f}", outcome, "" if ms is None else f"{ms:.1f}", why[:200]]
+    )
+
+
+@events.test_start.add_listener
+def _start(environment: Any, **_: Any) -> None:
+    global _flows
+    for label, weight in closed.MIX.items():
+        if weight:
+            closed.photos(label)  # generated before the clock starts
+    handle = open(FLOWS_CSV, "w", newline="")  # noqa: SIM115 - open for the whole run
+    _flows = csv.writer(handle, lineterminator="\n")
+    _flows.writerow(["step", "rate", "sent_at_s", "outcome", "upload_to_done_ms", "why"])
+    RUN.started = time.monotonic()
+    gevent.spawn(_sample_queue, handle)
+
+
+def _sample_queue(flows: Any) -> None:
+    """One row a second: the counts, and the images acknowledged but not done yet."""
+    with open(QUEUE_CSV, "w", newline="") as handle:
+        out = csv.writer(handle, lineterminator="\n")
+        out.writerow(["t_s", "step", "rate", "sent", "acked", "done", "failed", "in_flight"])
+        while True:
+            step = -1 if RUN.draining else RUN.step
+            out.writerow(
+                [
+                    f"{RUN.now():.1f}",
+                    step,
+                    RUN.rate,
+                    RUN.sent,
+                    RUN.acked,
+                    RUN.done,
+                    RUN.failed,
+                    RUN.in_flight,
+                ]
+            )
+            handle.flush()
+            flows.flush()
+            gevent.sleep(1.0)
+
+
+class StepRates(LoadTestShape):
+    """Every user from the start; the rate they pace at steps up; then a drain."""
+
+    def tick(self) -> tuple[int, float] | None:
+        elapsed = RUN.now()
+        RUN.step = min(int(elapsed // STEP_S), len(RATES))
+        if RUN.step < len(RATES):
+            return USERS, float(USERS)
+        RUN.draining = True
+        drained = RUN.in_flight <= 0
+        if drained or elapsed > STEP_S * len(RATES) + DRAIN_S:
+            return None
+        return 0, float(USERS)  # users stop sending; followers carry on
+
+
+class OpenLoopUploader(HttpUser):
+    """Sends an upload every USERS / rate seconds and hands it to a follower."""
+
+    def on_start(self) -> None:
+        self.next_at = time.monotonic() + random.uniform(0, USERS / RUN.rate)
+
+    def wait_time(self) -> float:
+        # On the clock, not after the answer: an upload that took long does not delay
+        # the next one (a user that falls behind shows as a lower sent rate).
+        self.next_at += USERS / RUN.rate
+        return max(0.0, self.next_at - time.monotonic())
+
+    @task
+    def upload(self) -> None:
+        if RUN.draining:
+            return
+        gevent.sleep(max(0.0, self.next_at - time.monotonic()))
+        step = RUN.step
+        if step >= len(RATES):
+            return
+        labels = [label for label, weight in closed.MIX.items() if weight]
+        label = random.choices(labels, [closed.MIX[label] for label in labels])[0]
+        photo = random.choice(closed.photos(label))
+        sent_at = RUN.now()
+        started = time.perf_counter()
+        RUN.sent += 1
+        try:
+            image_id = self._post(photo)
+        except closed.FlowFailed as error:
+            RUN.failed += 1
+            closed.fire_flow(self, started, error)
+            _record_flow(step, sent_at, "failed", None, str(error))
+            return
+        RUN.acked += 1
+        gevent.spawn(self._follow, image_id, step, sent_at, started)
+
+    def _post(self, photo: Any) -> str:
+        with self.client.post(
+            "/api/images",
+            files={"file": (photo.filename, photo.data, "image/jpeg")},
+            headers={"Idempotency-Key": str(uuid.uuid4())},
+            name=f"/api/images [{photo.label}]",
+            catch_response=True,
+        ) as response:
+            body = closed._json(response)
+            if response.status_code == 202 and isinstance(body, dict) and "id" in body:
+                return str(body["id"])
+            reason = f"upload: expected 202, got {closed._got(response)}{closed._error(response)}"
+            response.failure(reason)
+        raise closed.FlowFailed(reason)
+
+    def _follow(self, image_id: str, step: int, sent_at: float, started: float) -> None:
+        """Poll the image until `done` (or failed, or the timeout): one flow."""
+        pause = POLL_FIRST
+        deadline = time.monotonic() + closed.DONE_TIMEOUT
+        try:
+            while True:
+                body = closed.Uploader.get_image(self, image_id)  # type: ignore[arg-type]
+                if body["status"] == "done":
+                    break
+                if time.monotonic() > deadline:
+                    raise closed.FlowFailed(f"not done after {closed.DONE_TIMEOUT:.0f} s")
+                gevent.sleep(pause)
+                pause = min(pause * 1.5, POLL_MAX)
+        except closed.FlowFailed as error:
+            RUN.failed += 1
+            closed.fire_flow(self, started, error)
+            _record_flow(step, sent_at, "failed", None, str(error))
+            return
+        ms = (time.perf_counter() - started) * 1000
+        RUN.done += 1
+        closed.fire_flow(self, started, None)
+        _record_flow(step, sent_at, "done", ms, "")
