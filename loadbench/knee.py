@@ -8,8 +8,9 @@ A step is sustained when, at its rate:
 - the uploads really went out at that rate (at least 90 % of it: a load generator
   that falls behind must not pass for a cluster that keeps up);
 - the queue does not grow: the uploads in flight (sent, not finished yet) over
-  the second half of the step rise by less than 5 % of the rate per second, at
-  least 0.1 image/s (a backlog that grows that fast never drains).
+  the second half of the step rise by less than 10 % of the rate per second, at
+  least 0.25 upload/s (a backlog that grows that fast never drains; below that, a
+  hiccup of a busy host that the next seconds absorb).
 The knee is the highest rate of the steps before the first one not sustained: past
 the first that is not, the queue it left behind carries into the next.
 """
@@ -23,8 +24,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 MIN_SENT_SHARE = 0.9
-MAX_GROWTH_SHARE = 0.05
-MIN_GROWTH_PER_S = 0.1
+MAX_GROWTH_SHARE = 0.10
+MIN_GROWTH_PER_S = 0.25
 MIN_SAMPLES = 4  # queue rows in a step's second half to judge its slope
 
 

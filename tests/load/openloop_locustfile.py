@@ -1,9 +1,9 @@
 """Uploads that arrive at a set rate, whatever the cluster does with them (open loop).
 
 The closed-loop Uploader (locustfile.py) waits for its image to be `done` and then
-pauses, so its users' pacing sets the throughput, not the cluster. Here each upload
-is only sent: a separate greenlet follows it to `done`, and the next upload of the
-user starts on the clock. The rate steps up (IMGCLOUD_LOAD_RATES, uploads per second
+pauses, so its users' pacing sets the throughput, not the cluster. Here uploads come
+off one schedule, evenly spaced at the step's rate, and each is only sent: a separate
+greenlet follows it to `done` while the next goes out on time. The rate steps up (IMGCLOUD_LOAD_RATES, uploads per second
 in total, each for IMGCLOUD_LOAD_STEP_S); once a rate is more than the cluster can
 resize, the images in flight pile up, which is what the knee analysis looks for
 (loadbench.knee). After the last step the run drains: it waits for the followed
@@ -27,12 +27,13 @@ from typing import Any
 
 import gevent
 import locustfile as closed  # the closed-loop file: photos, answer checks
-from locust import HttpUser, LoadTestShape, events, task
+from locust import HttpUser, LoadTestShape, constant, events, task
 
 RATES = [float(r) for r in os.environ.get("IMGCLOUD_LOAD_RATES", "2,4").split(",") if r]
 STEP_S = float(os.environ.get("IMGCLOUD_LOAD_STEP_S", "40"))
 DRAIN_S = float(os.environ.get("IMGCLOUD_LOAD_DRAIN_S", "60"))
-USERS = int(os.environ.get("IMGCLOUD_LOAD_USERS", "0")) or max(4, int(max(RATES) * 1.5 + 0.5))
+# Enough users that an upload taking 2 s at the top rate leaves one free for the next.
+USERS = int(os.environ.get("IMGCLOUD_LOAD_USERS", "0")) or max(4, int(max(RATES) * 2 + 0.5))
 FLOWS_CSV = os.environ.get("IMGCLOUD_LOAD_FLOWS_CSV", "openloop_flows.csv")
 QUEUE_CSV = os.environ.get("IMGCLOUD_LOAD_QUEUE_CSV", "openloop_queue.csv")
 # Status polls: often enough to time a ~1 s flow, few enough that followers at the top
@@ -52,8 +53,18 @@ class Run:
     failed: int = 0
     draining: bool = False
 
+    next_at: float = 0.0  # the next arrival, seconds from the start
+
     def now(self) -> float:
         return time.monotonic() - self.started
+
+    def ticket(self) -> float:
+        """The next arrival time (from the start); the one after is 1/rate later, the
+        rate being that of the step the arrival falls in, so steps start on time.
+        Gevent switches only at I/O, so no two users take the same ticket."""
+        at = self.next_at
+        self.next_at = at + 1 / RATES[min(int(at // STEP_S), len(RATES) - 1)]
+        return at
 
     @property
     def rate(self) -> float:
@@ -86,6 +97,7 @@ def _start(environment: Any, **_: Any) -> None:
     _flows = csv.writer(handle, lineterminator="\n")
     _flows.writerow(["step", "rate", "sent_at_s", "outcome", "upload_to_done_ms", "why"])
     RUN.started = time.monotonic()
+    RUN.next_at = 0.0
     gevent.spawn(_sample_queue, handle)
 
 
@@ -129,23 +141,19 @@ class StepRates(LoadTestShape):
 
 
 class OpenLoopUploader(HttpUser):
-    """Sends an upload every USERS / rate seconds and hands it to a follower."""
+    """Takes the next arrival time off the run's schedule, sends an upload then, and
+    hands it to a follower. Users only carry the arrivals: with enough of them, the
+    uploads go out on the schedule whatever the answers take."""
 
-    def on_start(self) -> None:
-        self.next_at = time.monotonic() + random.uniform(0, USERS / RUN.rate)
-
-    def wait_time(self) -> float:
-        # On the clock, not after the answer: an upload that took long does not delay
-        # the next one (a user that falls behind shows as a lower sent rate).
-        self.next_at += USERS / RUN.rate
-        return max(0.0, self.next_at - time.monotonic())
+    wait_time = constant(0)
 
     @task
     def upload(self) -> None:
         if RUN.draining:
             return
-        gevent.sleep(max(0.0, self.next_at - time.monotonic()))
-        step = RUN.step
+        at = RUN.ticket()
+        gevent.sleep(max(0.0, at - RUN.now()))
+        step = int(at // STEP_S)
         if step >= len(RATES):
             return
         labels = [label for label, weight in closed.MIX.items() if weight]
