@@ -44,6 +44,7 @@ class QueueRow:
     t_s: float
     step: int  # -1 while draining
     in_flight: int
+    unix_s: float = 0.0  # wall clock of the sample, to line other records up with
 
 
 @dataclass(frozen=True)
@@ -89,7 +90,9 @@ def read_flows(path: Path) -> list[Flow]:
 def read_queue(path: Path) -> list[QueueRow]:
     with path.open(newline="") as handle:
         return [
-            QueueRow(float(row["t_s"]), int(row["step"]), int(row["in_flight"]))
+            QueueRow(
+                float(row["t_s"]), int(row["step"]), int(row["in_flight"]), float(row["unix_s"])
+            )
             for row in csv.DictReader(handle)
         ]
 

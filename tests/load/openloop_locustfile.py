@@ -3,16 +3,16 @@
 The closed-loop Uploader (locustfile.py) waits for its image to be `done` and then
 pauses, so its users' pacing sets the throughput, not the cluster. Here uploads come
 off one schedule, evenly spaced at the step's rate, and each is only sent: a separate
-greenlet follows it to `done` while the next goes out on time. The rate steps up (IMGCLOUD_LOAD_RATES, uploads per second
-in total, each for IMGCLOUD_LOAD_STEP_S); once a rate is more than the cluster can
-resize, the images in flight pile up, which is what the knee analysis looks for
-(loadbench.knee). After the last step the run drains: it waits for the followed
-images (up to IMGCLOUD_LOAD_DRAIN_S) so the last step's slow ones are measured.
+greenlet follows it to `done` while the next goes out on time. The rate steps up
+(IMGCLOUD_LOAD_RATES, uploads per second in total, each for IMGCLOUD_LOAD_STEP_S);
+once a rate is more than the cluster can resize, the uploads in flight pile up, which
+is what the knee analysis looks for (loadbench.knee). After the last step the run
+drains: it waits for the followed uploads (up to IMGCLOUD_LOAD_DRAIN_S) so the last
+step's slow ones are measured.
 
 Two CSV files record the run, one row per upload (IMGCLOUD_LOAD_FLOWS_CSV) and one
 per second (IMGCLOUD_LOAD_QUEUE_CSV: sent, acknowledged, done, failed, and in flight:
-sent and not finished yet).
-Run through `python -m loadbench knee`; Locust's own CSVs are kept too.
+sent and not finished yet). Run through `python -m loadbench knee`; Locust's own CSVs are kept too.
 """
 
 from __future__ import annotations
@@ -105,12 +105,15 @@ def _sample_queue(flows: Any) -> None:
     """One row a second: the counts, and the images acknowledged but not done yet."""
     with open(QUEUE_CSV, "w", newline="") as handle:
         out = csv.writer(handle, lineterminator="\n")
-        out.writerow(["t_s", "step", "rate", "sent", "acked", "done", "failed", "in_flight"])
+        out.writerow(
+            ["t_s", "unix_s", "step", "rate", "sent", "acked", "done", "failed", "in_flight"]
+        )
         while True:
             step = -1 if RUN.draining else RUN.step
             out.writerow(
                 [
                     f"{RUN.now():.1f}",
+                    f"{time.time():.1f}",  # the bench lines its CPU snapshots up with it
                     step,
                     RUN.rate,
                     RUN.sent,

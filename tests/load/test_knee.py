@@ -107,9 +107,9 @@ def test_the_csv_files_the_locustfile_writes_read_back(tmp_path: Path) -> None:
     )
     queue = tmp_path / "queue.csv"
     queue.write_text(
-        "t_s,step,rate,sent,acked,done,failed,in_flight\n0.0,0,2,0,0,0,0,0\n1.0,-1,2,2,1,1,1,0\n"
+        "t_s,unix_s,step,rate,sent,acked,done,failed,in_flight\n0.0,100.0,0,2,0,0,0,0,0\n1.0,101.0,-1,2,2,1,1,1,0\n"
     )
     read = knee.read_flows(flows)
     assert read[0] == Flow(0, 2.0, 0.1, True, 812.5, "")
     assert not read[1].done and read[1].why.endswith("429")
-    assert knee.read_queue(queue) == [QueueRow(0.0, 0, 0), QueueRow(1.0, -1, 0)]
+    assert knee.read_queue(queue) == [QueueRow(0.0, 0, 0, 100.0), QueueRow(1.0, -1, 0, 101.0)]
