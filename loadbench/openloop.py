@@ -11,17 +11,72 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from loadbench import knee
+from loadbench import cpu_split, knee
 from loadbench.context import RunContext
 from loadbench.target import REPO, Target
 
 LOCUSTFILE = REPO / "tests" / "load" / "openloop_locustfile.py"
 DRAIN_S = 60
+IDLE_S = 10  # the components' idle CPU, measured just before the load
+SNAPSHOT_EVERY_S = 1.0
+
+Snapshots = list[tuple[float, cpu_split.Snapshot]]  # (unix time, snapshot)
+
+
+def _idle_rates() -> dict[str, float]:
+    """CPU seconds per second each component spends with no load from us."""
+    before = cpu_split.snapshot()
+    time.sleep(IDLE_S)  # a measurement window, not a wait for a condition
+    spent = cpu_split.spent(before, cpu_split.snapshot())
+    return {name: round(seconds / IDLE_S, 4) for name, seconds in spent.items()}
+
+
+def _run_sampling(argv: list[str], env: dict[str, str], timeout: float) -> tuple[Any, Snapshots]:
+    """Run Locust, taking a CPU snapshot every second until it exits."""
+    samples: Snapshots = [(time.time(), cpu_split.snapshot())]
+    with subprocess.Popen(
+        argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    ) as proc:
+        deadline = time.monotonic() + timeout
+        while proc.poll() is None:
+            if time.monotonic() > deadline:
+                proc.kill()
+                raise RuntimeError(f"locust still running after {timeout:.0f} s: killed")
+            time.sleep(SNAPSHOT_EVERY_S)
+            samples.append((time.time(), cpu_split.snapshot()))
+        stdout, stderr = proc.communicate()
+    return subprocess.CompletedProcess(argv, proc.returncode, stdout, stderr), samples
+
+
+def _nearest(samples: Snapshots, at: float) -> cpu_split.Snapshot:
+    return min(samples, key=lambda sample: abs(sample[0] - at))[1]
+
+
+def step_cpu(
+    found: list[knee.Step],
+    queue: list[knee.QueueRow],
+    samples: Snapshots,
+    idle: dict[str, float],
+    step_s: float,
+) -> list[dict[str, Any]]:
+    """Per step: CPU ms per image by component (idle part apart), and the host total."""
+    if not queue or not samples:
+        return [{} for _ in found]
+    zero = queue[0].unix_s - queue[0].t_s  # the wall clock at the run's t = 0
+    out = []
+    for step in found:
+        start, end = zero + step.index * step_s, zero + (step.index + 1) * step_s
+        spent = cpu_split.spent(_nearest(samples, start), _nearest(samples, end))
+        split = cpu_split.per_image_ms(spent, idle, step_s, step.done)
+        total = round(sum(part["ms_per_image"] for part in split.values()), 1)
+        out.append({"host_cpu_ms_per_image": total, "components": split})
+    return out
 
 
 def command(url: str, prefix: Path, locustfile: Path = LOCUSTFILE) -> list[str]:
@@ -55,36 +110,67 @@ def run(
         IMGCLOUD_LOAD_FLOWS_CSV=str(flows_csv),
         IMGCLOUD_LOAD_QUEUE_CSV=str(queue_csv),
     )
+    idle = _idle_rates()
     context = RunContext(target)
     timeout = step_s * len(rates) + DRAIN_S + 300
-    done = subprocess.run(
-        command(target.url, prefix), env=env, capture_output=True, text=True, timeout=timeout
-    )
+    done, samples = _run_sampling(command(target.url, prefix), env, timeout)
     machine = context.finish()
     if done.returncode != 0 or not flows_csv.is_file():
         tail = "\n".join((done.stderr or done.stdout).splitlines()[-20:])
         raise RuntimeError(f"locust exited {done.returncode} (log {prefix}.log):\n{tail}")
-    found = knee.steps(rates, step_s, knee.read_flows(flows_csv), knee.read_queue(queue_csv))
+    queue = knee.read_queue(queue_csv)
+    found = knee.steps(rates, step_s, knee.read_flows(flows_csv), queue)
     best = knee.knee(found)
+    cpu = step_cpu(found, queue, samples, idle, step_s)
     from loadbench import plots  # matplotlib only once there is something to draw
 
-    png = plots.knee(found, knee.read_queue(queue_csv), step_s, out / "openloop_knee.png")
+    png = plots.knee(found, queue, step_s, out / "openloop_knee.png")
+    split_png = plots.cpu_split(found, cpu, out / "openloop_cpu.png")
     summary: dict[str, Any] = {
         "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "target": {"url": target.url, "source": target.source},
         "load": {"rates_per_s": list(rates), "step_s": step_s, "mix": mix, "open_loop": True},
         "knee_per_s": best.rate if best else None,
-        "steps": [s.as_json() for s in found],
+        "steps": [s.as_json() | {"cpu": c} for s, c in zip(found, cpu, strict=True)],
+        "idle_cpu_s_per_s": idle,
         "machine_during_run": machine,
         "files": {
             "flows_csv": str(flows_csv),
             "queue_csv": str(queue_csv),
             "html": f"{prefix}.html",
             "plot_png": str(png),
+            "cpu_png": str(split_png),
         },
     }
+    summary["ratios"] = ratios(best, cpu[best.index] if best else {}, mix, os.cpu_count() or 1)
     write_json(out / "knee.json", summary)
     return summary
+
+
+CPU_GOAL = 2.0  # host CPU per image at saturation, in raw resizes
+THROUGHPUT_GOAL = 0.6  # knee / (raw images/s per core x host cores)
+
+
+def ratios(best: knee.Step | None, cpu: dict[str, Any], mix: str, cores: int) -> dict[str, Any]:
+    """The issue's two ratios at the knee, against the raw resize measured now."""
+    from loadbench import raw
+    from loadbench.bench import mix_weights
+
+    speed = raw.measure(mix_weights(mix), repeats=3)
+    raw_ms = 1000 / speed.images_per_s_per_core
+    host_ms = cpu.get("host_cpu_ms_per_image")
+    ceiling = speed.images_per_s_per_core * cores
+    return {
+        "raw_cpu_ms_per_image": round(raw_ms, 1),
+        "host_cpu_ms_per_image_at_knee": host_ms,
+        "cpu_per_image_in_raw_resizes": round(host_ms / raw_ms, 2) if host_ms else None,
+        "cpu_goal": CPU_GOAL,
+        "knee_over_raw_x_cores": round(best.rate / ceiling, 3) if best else None,
+        "throughput_goal": THROUGHPUT_GOAL,
+        "cores": cores,
+        "basis": "raw: imgcloud.imaging.render in one thread, CPU time; host CPU: every "
+        "process on this host during the knee step, the load generator included",
+    }
 
 
 def report(summary: dict[str, Any]) -> str:
@@ -103,6 +189,22 @@ def report(summary: dict[str, Any]) -> str:
         f"knee: {found:g} uploads/s" if found else "knee: none (not even the first rate held)"
     )
     lines.append(f"host CPU {busy} % busy during the run")
+    at_knee = next((s for s in summary["steps"] if s["rate"] == found), None)
+    parts = (at_knee or {}).get("cpu", {}).get("components", {})
+    if parts:
+        top = sorted(parts.items(), key=lambda kv: -kv[1]["ms_per_image"])
+        lines.append(
+            "CPU ms per image at the knee (idle part in brackets): "
+            + ", ".join(f"{n} {v['ms_per_image']:g} ({v['idle_ms_per_image']:g})" for n, v in top)
+        )
+    r = summary.get("ratios", {})
+    if r.get("cpu_per_image_in_raw_resizes") is not None:
+        lines.append(
+            f"host CPU per image {r['host_cpu_ms_per_image_at_knee']} ms = "
+            f"{r['cpu_per_image_in_raw_resizes']} x the raw resize's {r['raw_cpu_ms_per_image']} "
+            f"ms (goal <= {r['cpu_goal']}); knee / (raw per core x {r['cores']} cores) = "
+            f"{r['knee_over_raw_x_cores']} (goal >= {r['throughput_goal']})"
+        )
     return "\n".join(lines)
 
 

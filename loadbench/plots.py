@@ -107,6 +107,32 @@ def knee(found: list[Step], queue: list[QueueRow], step_s: float, path: Path) ->
     return _save(fig, path)
 
 
+def cpu_split(found: list[Step], cpu: list[dict], path: Path) -> Path:
+    """Host CPU ms per image by component, one stacked bar per step; idle part hatched."""
+    fig, axis = plt.subplots(figsize=(10, 5), dpi=100)
+    names = sorted({n for c in cpu for n in c.get("components", {})})
+    bottoms = [0.0] * len(found)
+    x = list(range(len(found)))
+    colours = plt.get_cmap("tab20")
+    for i, name in enumerate(names):
+        parts = [c.get("components", {}).get(name, {}) for c in cpu]
+        heights = [p.get("ms_per_image", 0.0) for p in parts]
+        idle = [
+            min(p.get("idle_ms_per_image", 0.0), h) for p, h in zip(parts, heights, strict=True)
+        ]
+        axis.bar(x, heights, bottom=bottoms, color=colours(i % 20), label=name)
+        axis.bar(x, idle, bottom=bottoms, fill=False, hatch="//", edgecolor="0.3", linewidth=0)
+        bottoms = [b + h for b, h in zip(bottoms, heights, strict=True)]
+    axis.set_xticks(x, [f"{s.rate:g}/s" + ("" if s.sustained else " ✗") for s in found])
+    axis.set_xlabel("uploads per second (✗: not sustained)")
+    axis.set_ylabel("host CPU ms per image done")
+    axis.set_title("where each image's CPU goes (hatched: what the component spends idle)")
+    axis.legend(loc="upper right", fontsize=8, ncol=2)
+    axis.grid(axis="y", alpha=0.3)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
 def _save(fig: plt.Figure, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path)

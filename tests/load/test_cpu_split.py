@@ -68,3 +68,22 @@ def test_a_recorded_proc_entry_reads_back(tmp_path: Path) -> None:
     (tmp_path / "self").mkdir()  # not a pid: skipped
     (process,) = cpu_split.processes(tmp_path)
     assert process == cpu_split.Process(4242, 777, "/usr/sbin/haproxy -Ws", 160)
+
+
+def test_each_step_gets_the_cpu_spent_inside_its_window() -> None:
+    from loadbench import knee, openloop
+
+    step_s = 10.0
+    queue = [knee.QueueRow(t, 0 if t < 10 else 1, 1, 1000.0 + t) for t in range(0, 21)]
+    samples = [
+        (1000.0, {(1, 1): ("worker", 0)}),
+        (1010.0, {(1, 1): ("worker", 100)}),  # 1 s of CPU in step 0
+        (1020.0, {(1, 1): ("worker", 400)}),  # 3 s in step 1
+    ]
+    found = [
+        knee.Step(i, r, 10, 1.0, 0, done, None, None, None, 0, 0.0, ())
+        for i, (r, done) in enumerate([(1.0, 10), (2.0, 20)])
+    ]
+    cpu = openloop.step_cpu(found, queue, samples, {"worker": 0.01}, step_s)
+    assert [c["host_cpu_ms_per_image"] for c in cpu] == [100.0, 150.0]
+    assert cpu[1]["components"]["worker"] == {"ms_per_image": 150.0, "idle_ms_per_image": 5.0}
