@@ -111,6 +111,8 @@ def main(argv: list[str] | None = None) -> int:
         load = Load(args.users, args.spawn_rate, args.duration, args.mix)
         cores = bench.cores_for(target, args.cores)
         rates = [float(r) for r in args.rates.split(",") if r]
+        if not rates or min(rates) <= 0 or rates != sorted(rates):
+            raise ValueError(f"--rates must be positive and rising, not {args.rates}")
     except (TargetError, ValueError) as error:
         print(f"loadbench: {error}", file=sys.stderr)
         return 2
