@@ -356,6 +356,17 @@ def split_brain_verdict(fig: dict[str, Any]) -> Verdict:
     return Verdict("no split brain", want, got, False)
 
 
+def _election_target(system: str, fig: dict[str, Any], target: float | None) -> Verdict | None:
+    """The goal for the same election, reported beside the asserted bound."""
+    if target is None or not fig.get(f"{system}_leader_hit", True):
+        return None
+    elected = fig[f"{system}_election_s"]
+    ok = elected is not None and elected <= target
+    return Verdict(
+        f"new {system.title()} leader target", f"≤ {target:g} s", _fmt(elected), ok, False
+    )
+
+
 def verdicts(expect: Expect, fig: dict[str, Any], heal_problems: list[str]) -> list[Verdict]:
     """The expectations of one experiment checked against its figures."""
     out: list[Verdict | None] = [effect_verdict(fig), traffic_verdict(expect, fig)]
@@ -374,6 +385,7 @@ def verdicts(expect: Expect, fig: dict[str, Any], heal_problems: list[str]) -> l
         out.append(Verdict("error window target", f"≤ {target:g} s", _fmt(window), ok, False))
     for system in ("consul", "nomad"):
         out.append(_election(system, fig, expect.max_election_s))
+        out.append(_election_target(system, fig, expect.target_election_s))
         out.append(
             _bound(
                 f"majority without {system.title()} leader",

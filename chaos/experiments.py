@@ -14,6 +14,13 @@ SAMPLE_VALID_S = 0.5
 # Two holders at once for longer than two sample periods is split brain: a clean
 # handover can look like a shorter overlap (the old holder's last sample still stands).
 SPLIT_BRAIN_S = 0.5
+# The longest a 3-server Raft (Consul's and Nomad's, raft_multiplier = 1, the floor)
+# may take to elect after its leader dies: a follower's heartbeat timer fires every
+# 1-2 s and acts once the leader has been silent 1 s, so a follower notices 1-3 s after
+# the last heartbeat; when both notice together their votes split and one more election
+# timeout (1-2 s) passes. Longer than this, something else is wrong (agents starved of
+# CPU, a VM's return disturbing the vote). The 3 s goal sits inside this range.
+RAFT_WORST_S = 5.0
 # After a fault is in place, a VM cut off from its peers needs this long to notice it
 # is alone and let the floating IP go (keepalived's fencing check and its advert
 # interval); two holders inside this delay are not counted as split brain.
@@ -31,6 +38,7 @@ class Expect:
     max_error_windows: int | None = None  # 1: "one short window and then zero errors"
     target_error_window_s: float | None = None  # the goal shown in the report
     max_election_s: float | None = None  # new Consul and Nomad leader after the fault
+    target_election_s: float | None = None  # the goal for that, shown in the report
     max_resize_recovery_s: float | None = None  # an upload accepted and resized again
     only_503: bool = False  # every failure a clear 503 from the service (JSON, X-Served-By)
     max_leaderless_s: float | None = None  # the unharmed majority never lacks a leader longer
@@ -104,18 +112,18 @@ CATALOGUE: tuple[Experiment, ...] = (
         "The Consul leader's VM killed",
         fault="kill-vm",
         select="consul-leader",
-        expect=Expect(max_election_s=3.0),
-        hypothesis="Within 3 s every survivor names a new Consul leader (and a new Nomad "
-        "leader, when Nomad's led from that VM too).",
+        expect=Expect(max_election_s=RAFT_WORST_S, target_election_s=3.0),
+        hypothesis="Every survivor names a new Consul leader (and a new Nomad leader, when "
+        "Nomad's led from that VM too) within Raft's worst case, 5 s; the goal is 3 s.",
     ),
     Experiment(
         "kill-nomad-leader",
         "The Nomad leader's VM killed",
         fault="kill-vm",
         select="nomad-leader",
-        expect=Expect(max_election_s=3.0),
-        hypothesis="Within 3 s every survivor names a new Nomad leader (and a new Consul "
-        "leader, when Consul's led from that VM too).",
+        expect=Expect(max_election_s=RAFT_WORST_S, target_election_s=3.0),
+        hypothesis="Every survivor names a new Nomad leader (and a new Consul leader, when "
+        "Consul's led from that VM too) within Raft's worst case, 5 s; the goal is 3 s.",
     ),
     Experiment(
         "kill-two-vms",

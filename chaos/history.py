@@ -3,8 +3,9 @@
 Pure: the journal in, findings out (`readback.py` did the reading). For every upload
 answered `202`: it ends `done`; the original read back has the SHA-256 of the bytes
 sent (and so does its JSON, where it carries one); every variant decodes, fits its
-bounding box, fills it as far as the original allows, is not larger than the original
-and keeps its orientation and aspect ratio; the listing shows it exactly once. Every
+bounding box, fills it as far as the original allows and is not larger than the
+original; a `fit` variant keeps the original's orientation and aspect ratio, a `cover`
+or `entropy` one is a square; the listing shows it exactly once. Every
 upload that was not acknowledged (no final answer, or refused) either never appears
 in the listing or appears complete by the same rules: never half-made.
 """
@@ -14,9 +15,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from imgcloud.config import DEFAULT_VARIANTS, Variant, parse_variants
+
 from chaos.journal import Event, History, Op
 
-VARIANT_BOXES = {"thumb": 160, "medium": 640, "large": 1280}  # DESIGN.md's defaults
+# The variants the lab and the playbook deploy (roles/imgcloud sets no IMGCLOUD_VARIANTS):
+# the checker reads the service's own default, so the two cannot drift apart.
+VARIANTS: dict[str, Variant] = {v.name: v for v in parse_variants(DEFAULT_VARIANTS)}
 ASPECT_TOLERANCE = 0.02  # a variant's width/height within 2 % of the original's
 ROUNDING_PX = 1  # resizing rounds each side to a whole pixel
 
@@ -62,8 +67,18 @@ def _shape(width: int, height: int) -> str:
     return "landscape" if width > height else ("portrait" if width < height else "square")
 
 
-def variant_problems(name: str, box: int, dims: Any, original: list[int]) -> list[str]:
-    """Why a variant measured `dims` is not a right variant of `original` (empty: it is)."""
+def expected_size(variant: Variant, width: int, height: int) -> tuple[int, int]:
+    """What ``variant`` of a width x height original must measure: inside the box
+    (``fit``), or the largest square up to the box (``cover``, ``entropy``); never upscaled."""
+    if variant.mode == "fit":
+        return fit(width, height, variant.size)
+    side = min(variant.size, width, height)
+    return side, side
+
+
+def variant_problems(variant: Variant, dims: Any, original: list[int]) -> list[str]:
+    """Why a variant measured `dims` is not a right `variant` of `original` (empty: it is)."""
+    name, box = variant.name, variant.size
     if not isinstance(dims, list) or len(dims) != 2:
         return [f"{name}: {dims or 'missing'}"]
     (w, h), (ow, oh) = dims, original
@@ -75,12 +90,16 @@ def variant_problems(name: str, box: int, dims: Any, original: list[int]) -> lis
         problems.append(f"{label} does not fit its {box} px box")
     if w > ow or h > oh:
         problems.append(f"{label} is larger than the original {ow}x{oh}")
-    if _shape(w, h) != _shape(ow, oh) and _shape(ow, oh) != "square":
-        problems.append(f"{label} is not {_shape(ow, oh)} like the original {ow}x{oh}")
-    want_w, want_h = fit(ow, oh, box)
+    want_w, want_h = expected_size(variant, ow, oh)
     off_by_rounding = abs(w - want_w) <= ROUNDING_PX and abs(h - want_h) <= ROUNDING_PX
-    if abs((w / h) / (ow / oh) - 1) > ASPECT_TOLERANCE and not off_by_rounding:
-        problems.append(f"{label} changes the aspect ratio of {ow}x{oh}")
+    if variant.mode != "fit":
+        if w != h:
+            problems.append(f"{label} is not the square a {variant.mode} variant is")
+    else:
+        if _shape(w, h) != _shape(ow, oh) and _shape(ow, oh) != "square":
+            problems.append(f"{label} is not {_shape(ow, oh)} like the original {ow}x{oh}")
+        if abs((w / h) / (ow / oh) - 1) > ASPECT_TOLERANCE and not off_by_rounding:
+            problems.append(f"{label} changes the aspect ratio of {ow}x{oh}")
     if abs(max(w, h) - max(want_w, want_h)) > ROUNDING_PX:
         problems.append(f"{label} does not fill its box: want {want_w}x{want_h}")
     return problems
@@ -113,8 +132,8 @@ def image_problems(back: dict[str, Any] | None, sent: Op) -> dict[str, str]:
     variants = back.get("variants") or {}
     bad = [
         problem
-        for name, box in VARIANT_BOXES.items()
-        for problem in variant_problems(name, box, variants.get(name), original)
+        for variant in VARIANTS.values()
+        for problem in variant_problems(variant, variants.get(variant.name), original)
     ]
     if bad:
         out["variants"] = "; ".join(bad)

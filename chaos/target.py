@@ -8,25 +8,17 @@ credentials (deploy.credentials), which the health probe hands to the VMs.
 
 from __future__ import annotations
 
-import json
-import os
 import shlex
-import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 from deploy import DeployError
-from deploy.ansible import group_hosts, inventory_list
 from deploy.credentials import Credentials, CredentialsError, for_inventory, load
+from deploy.target import TargetError, cluster_hosts, lab_status
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-
-
-class TargetError(RuntimeError):
-    """The cluster to attack cannot be described; the message says what to fix."""
 
 
 @dataclass(frozen=True)
@@ -133,27 +125,7 @@ def from_lab_status(status: dict[str, Any], credentials: Credentials | None = No
 
 def lab_target(name: str | None = None) -> Target:
     """Ask the lab package for the shared lab's status."""
-    env = dict(os.environ)
-    if name:
-        env["IMGCLOUD_LAB_NAME"] = name
-    done = subprocess.run(
-        [sys.executable, "-m", "lab", "status", "--json"],
-        cwd=REPO_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    if done.returncode != 0:
-        raise TargetError(
-            "`python -m lab status --json` failed; bring the lab up with `tox -e deploy` "
-            f"or give --inventory: {done.stderr.strip()[-400:]}"
-        )
-    try:
-        status = json.loads(done.stdout)
-    except ValueError as exc:
-        raise TargetError(f"`python -m lab status --json` printed no JSON: {exc}") from exc
+    status = lab_status(name)
     try:
         credentials = for_inventory(Path(status["inventory"]))
     except (KeyError, TypeError) as exc:
@@ -165,21 +137,9 @@ def lab_target(name: str | None = None) -> Target:
 
 def from_inventory(path: Path) -> Target:
     """Build the target from an Ansible inventory: group `cluster`, var `imgcloud_vip`."""
-    if not path.exists():
-        raise TargetError(f"inventory {path} does not exist")
-    try:
-        inventory = inventory_list(path)
-    except DeployError as exc:
-        raise TargetError(str(exc)) from exc
-    hostvars = inventory.get("_meta", {}).get("hostvars", {})
-    names = group_hosts(inventory, "cluster")
-    if not names:
-        raise TargetError(f"inventory {path} has no hosts in group `cluster`")
-    first = hostvars.get(names[0], {})
-    vip = first.get("imgcloud_vip")
-    if not vip:
-        raise TargetError(f"inventory {path} does not set imgcloud_vip")
-    vms = tuple(VM(n, hostvars.get(n, {}).get("ansible_host", n)) for n in names)
+    hosts = cluster_hosts(path)
+    first, vip = hosts.first, hosts.vip
+    vms = tuple(VM(name, hosts.address(name)) for name in hosts.names)
     options = shlex.split(first.get("ansible_ssh_common_args", ""))
     options += shlex.split(first.get("ansible_ssh_extra_args", ""))
     try:

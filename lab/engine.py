@@ -1,9 +1,9 @@
 """The host's tools: the Docker engine and debootstrap, found or installed.
 
 The lab needs a running Docker engine and, to build its base image, debootstrap.
-When one is missing and we are root on Debian, we install Debian's package (and
-start dockerd in the background, since the host may have no systemd) and say so;
-otherwise we stop with one sentence saying what to install.
+When one is missing and we are root on Debian, `hosttools` installs Debian's package
+(and we start dockerd in the background, since the host may have no systemd) and say
+so; otherwise we stop with one sentence saying what to install.
 """
 
 from __future__ import annotations
@@ -13,6 +13,8 @@ import shutil
 import subprocess
 import time
 from pathlib import Path
+
+import hosttools
 
 from lab.progress import say
 
@@ -49,26 +51,11 @@ def docker(*args: str, check: bool = True, timeout: float | None = None) -> str:
     return run(["docker", *args], check=check, timeout=timeout).stdout.strip()
 
 
-def _is_debian_root() -> bool:
-    return (
-        os.geteuid() == 0
-        and Path("/etc/debian_version").is_file()
-        and bool(shutil.which("apt-get"))
-    )
-
-
-def _apt_install(package: str, why: str) -> None:
-    if not _is_debian_root():
-        raise LabError(f"{why}: install the `{package}` package (as root) and run again")
-    say(f"installing Debian's {package} ({why})")
-    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-    for args in (
-        ["apt-get", "update", "-qq"],
-        ["apt-get", "install", "-y", "-qq", "--no-install-recommends", package],
-    ):
-        proc = subprocess.run(args, env=env, capture_output=True, text=True, check=False)
-        if proc.returncode != 0:
-            raise LabError(f"`{' '.join(args)}` failed: {proc.stderr.strip()[-300:]}")
+def _install(need: hosttools.Need) -> None:
+    try:
+        hosttools.ensure([need], say)
+    except hosttools.MissingTool as exc:
+        raise LabError(str(exc)) from None
 
 
 def _docker_answers() -> bool:
@@ -84,9 +71,8 @@ def ensure_docker(deadline_s: float = 60.0) -> None:
     """Make sure a Docker engine answers, installing/starting it when we may."""
     if _docker_answers():
         return
-    if shutil.which("dockerd") is None:
-        _apt_install("docker.io", "the lab runs on a Docker engine and none is installed")
-    if not _is_debian_root():
+    _install(hosttools.DOCKER)
+    if not hosttools.is_debian_root():
         raise LabError(
             "the Docker engine does not answer (`docker info` fails): start dockerd, "
             "or run as root so the lab can start it"
@@ -107,10 +93,8 @@ def ensure_docker(deadline_s: float = 60.0) -> None:
 
 def ensure_debootstrap() -> str:
     """Path of debootstrap, installing Debian's package when we may."""
+    _install(hosttools.DEBOOTSTRAP)
     found = shutil.which("debootstrap")
-    if found is None:
-        _apt_install("debootstrap", "the lab's base image is made with debootstrap")
-        found = shutil.which("debootstrap")
     if found is None:
         raise LabError("debootstrap is still not on PATH after installing it")
     if os.geteuid() != 0:

@@ -19,7 +19,10 @@ import yaml
 from lab import toxiproxy
 from lab.state import BUCKET, LabState, write_private
 
-_NO_HOST_KEYS = "-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null"
+
+def host_key_options(state: LabState) -> str:
+    """ssh options that check every host key against the lab's pinned ones."""
+    return f"-o StrictHostKeyChecking=yes -o UserKnownHostsFile={state.known_hosts}"
 
 
 def amqp_url(state: LabState, *, proxied: bool = False) -> str:
@@ -47,8 +50,8 @@ def registry_push(state: LabState) -> str:
 
 def proxy_args(state: LabState) -> str:
     bastion = state.topology.bastion.address
-    proxy = f"ssh -i {state.key} {_NO_HOST_KEYS} -W %h:%p -p 22 debian@{bastion}"
-    return f'-o ProxyCommand="{proxy}" {_NO_HOST_KEYS}'
+    proxy = f"ssh -i {state.key} {host_key_options(state)} -W %h:%p -p 22 debian@{bastion}"
+    return f'-o ProxyCommand="{proxy}" {host_key_options(state)}'
 
 
 def inventory(
@@ -84,7 +87,7 @@ def inventory(
     }
     bastion = {
         "ansible_host": topo.bastion.address,
-        "ansible_ssh_common_args": _NO_HOST_KEYS,
+        "ansible_ssh_common_args": host_key_options(state),
     }
     cluster = {
         node.name: {
@@ -113,8 +116,8 @@ def ssh_config(state: LabState) -> str:
         "  User debian",
         f"  IdentityFile {state.key}",
         "  IdentitiesOnly yes",
-        "  StrictHostKeyChecking no",
-        "  UserKnownHostsFile /dev/null",
+        "  StrictHostKeyChecking yes",
+        f"  UserKnownHostsFile {state.known_hosts}",
         "  LogLevel ERROR",
         "",
         "Host bastion",
@@ -146,6 +149,7 @@ def status(state: LabState, *, proxied: bool = True) -> dict[str, Any]:
         "network": topo.network,
         "inventory": str(state.inventory),
         "ssh_config": str(state.ssh_config),
+        "known_hosts": str(state.known_hosts),
         "bastion": {
             "host": topo.bastion.address,
             "port": 22,

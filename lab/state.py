@@ -57,6 +57,11 @@ class LabState:
         return self.folder / "ssh_config"
 
     @property
+    def known_hosts(self) -> Path:
+        """The machines' SSH host keys, read through Docker (lab/hostkeys.py)."""
+        return self.folder / "known_hosts"
+
+    @property
     def status_file(self) -> Path:
         return self.folder / "status.json"
 

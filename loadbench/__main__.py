@@ -8,9 +8,10 @@ import os
 import sys
 from pathlib import Path
 
+from deploy import ROOT
 from loadbench import bench, raw
 from loadbench.locust_run import LOCUSTFILE, Load
-from loadbench.target import REPO, TargetError, resolve
+from loadbench.target import TargetError, resolve
 
 
 def parser() -> argparse.ArgumentParser:
@@ -38,7 +39,7 @@ def add_target_args(sub: argparse.ArgumentParser) -> None:
     sub.add_argument("--url", help="service URL (default: the inventory's or the lab's VIP)")
     sub.add_argument("-i", "--inventory", help="Ansible inventory of real VMs")
     sub.add_argument("--cores", type=int, help="cores all worker VMs have (real VMs only)")
-    sub.add_argument("--out", type=Path, default=REPO / "reports" / "load")
+    sub.add_argument("--out", type=Path, default=ROOT / "reports" / "load")
 
 
 def add_load_args(sub: argparse.ArgumentParser) -> None:
@@ -48,11 +49,15 @@ def add_load_args(sub: argparse.ArgumentParser) -> None:
     sub.add_argument("--mix", default=Load.mix, help="upload weights, e.g. 2mp=3,12mp=1")
     sub.add_argument("--repeats", type=int, default=5, help="raw speed repeats per photo")
     sub.add_argument("--vms", default="1,2,3", help="scale: worker VM counts to run")
-    sub.add_argument("--scale-duration", type=int, default=60, help="scale: seconds per step")
+    sub.add_argument("--scale-duration", type=float, default=60, help="scale: seconds per step")
     sub.add_argument(
         "--rates", default="2,4,6,8,10", help="knee: uploads per second, one step each, rising"
     )
     sub.add_argument("--step", type=float, default=40, help="knee: seconds per rate")
+    sub.add_argument(
+        "--knee-mix", default="2mp=1", help="knee and scale: upload weights (2 MP photos)"
+    )
+    sub.add_argument("--scale-rate", type=float, default=12, help="scale: uploads/s, past the knee")
 
 
 def print_bench(summary: dict) -> None:
@@ -101,7 +106,12 @@ def web_ui(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     if args.command == "raw":
-        speed = raw.measure(bench.mix_weights(args.mix), repeats=args.repeats)
+        try:
+            weights = bench.mix_weights(args.mix)
+        except ValueError as error:
+            print(f"loadbench: {error}", file=sys.stderr)
+            return 2
+        speed = raw.measure(weights, repeats=args.repeats)
         print(json.dumps(speed.as_json(), indent=2))
         return 0
     if args.command == "ui":
@@ -113,6 +123,10 @@ def main(argv: list[str] | None = None) -> int:
         rates = [float(r) for r in args.rates.split(",") if r]
         if not rates or min(rates) <= 0 or rates != sorted(rates):
             raise ValueError(f"--rates must be positive and rising, not {args.rates}")
+        bench.mix_weights(args.mix)
+        bench.mix_weights(args.knee_mix)
+        if args.scale_rate <= 0 or args.scale_duration < 10:
+            raise ValueError("--scale-rate must be positive and --scale-duration at least 10 s")
     except (TargetError, ValueError) as error:
         print(f"loadbench: {error}", file=sys.stderr)
         return 2
@@ -123,13 +137,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.command in ("knee", "all"):
         from loadbench import openloop
 
-        print(openloop.report(openloop.run(target, rates, args.step, args.mix, args.out)))
+        print(openloop.report(openloop.run(target, rates, args.step, args.knee_mix, args.out)))
     if args.command in ("scale", "all"):
         from loadbench import scaling  # needs the cluster's Nomad, not the dev service
 
         counts = [int(n) for n in args.vms.split(",")]
-        step = Load(args.users, args.spawn_rate, args.scale_duration, args.mix)
-        scaling.run(target, step, counts, args.out, args.cores, repeats=args.repeats)
+        saturation = scaling.Saturation(args.scale_rate, args.scale_duration, args.knee_mix)
+        scaling.run(target, saturation, counts, args.out, args.cores, repeats=args.repeats)
     return 0
 
 

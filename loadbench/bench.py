@@ -77,10 +77,15 @@ def wait_healthy(url: str, timeout_s: float = 60.0) -> None:
 
 
 def mix_weights(mix: str) -> dict[str, int]:
+    """`2mp=3,12mp=1` -> {"2mp": 3, "12mp": 1}; a ValueError naming what is wrong."""
     weights = {}
-    for item in filter(None, mix.split(",")):
+    for item in filter(None, (part.strip() for part in mix.split(","))):
         label, _, weight = item.partition("=")
+        if label.strip() not in images.SIZES or not weight.strip().isdigit():
+            raise ValueError(f"upload mix: {item!r} is not one of {sorted(images.SIZES)}=weight")
         weights[label.strip()] = int(weight)
+    if not any(weights.values()):
+        raise ValueError(f"upload mix {mix!r} has no upload with a weight above 0")
     return weights
 
 

@@ -8,6 +8,7 @@ it is written beside the figures.
 from __future__ import annotations
 
 import os
+import re
 import resource
 import subprocess
 import time
@@ -21,6 +22,55 @@ from loadbench.target import Target
 
 def lab_name() -> str:
     return os.environ.get("IMGCLOUD_LAB_NAME", "imgcloud")
+
+
+# A lab's containers are <lab>-vm<N>, <lab>-provider and <lab>-bastion.
+_LAB_CONTAINER = re.compile(r"^(?P<lab>.+)-(?:vm\d+|provider|bastion)$")
+# Above this share of the host's CPU spent by neither the lab nor the bench, a
+# figure is the host's more than the cluster's.
+QUIET_FOREIGN_PERCENT = 10.0
+
+
+def other_labs(own: str) -> list[str]:
+    """The other labs running on this host (they share its cores with ours)."""
+    done = subprocess.run(
+        ["docker", "ps", "--format", "{{.Names}}"], capture_output=True, text=True, check=False
+    )
+    labs = {
+        match["lab"]
+        for name in done.stdout.split()
+        if (match := _LAB_CONTAINER.match(name)) and match["lab"] != own
+    }
+    return sorted(labs)
+
+
+def host_state(
+    busy_percent: float | None, ours_cores: float, cores: int, others: list[str]
+) -> dict[str, object]:
+    """Was the host quiet? `busy_percent` is the whole host's over a window in which
+    the lab and the bench (`ours_cores`: their CPU seconds per second) ran idle."""
+    if busy_percent is None:
+        return {"quiet": False, "warning": "the host's CPU use could not be read"}
+    foreign = round(max(0.0, busy_percent - 100 * ours_cores / cores), 1)
+    problems = []
+    if foreign > QUIET_FOREIGN_PERCENT:
+        problems.append(
+            f"{foreign} % of the host's CPU went to neither the lab nor the bench "
+            f"(quiet is <= {QUIET_FOREIGN_PERCENT:g} %)"
+        )
+    if others:
+        problems.append(f"other labs run on this host: {', '.join(others)}")
+    state: dict[str, object] = {
+        "quiet": not problems,
+        "host_busy_percent": busy_percent,
+        "lab_and_bench_percent": round(100 * ours_cores / cores, 1),
+        "foreign_percent": foreign,
+        "other_labs": others,
+        "load_avg_1m": os.getloadavg()[0],
+    }
+    if problems:
+        state["warning"] = "busy host: " + "; ".join(problems) + ": figures are the host's"
+    return state
 
 
 PROC_STAT = Path("/proc/stat")

@@ -37,6 +37,13 @@ class Flow:
     done: bool
     ms: float | None
     why: str
+    image_id: str = ""
+
+    @property
+    def done_at_s(self) -> float | None:
+        """When it was seen done, seconds from the run's start (the upload-to-done
+        time counts from the send)."""
+        return self.sent_at_s + self.ms / 1000 if self.done and self.ms is not None else None
 
 
 @dataclass(frozen=True)
@@ -82,6 +89,7 @@ def read_flows(path: Path) -> list[Flow]:
                 done=row["outcome"] == "done",
                 ms=float(row["upload_to_done_ms"]) if row["upload_to_done_ms"] else None,
                 why=row["why"],
+                image_id=row.get("image_id") or "",
             )
             for row in csv.DictReader(handle)
         ]
@@ -173,3 +181,30 @@ def knee(found: Sequence[Step]) -> Step | None:
             break
         best = step
     return best
+
+
+def resized_per_s(flows: Sequence[Flow], start_s: float, end_s: float) -> float:
+    """Images seen done per second in [start_s, end_s): under a rate the cluster cannot
+    keep up with, what it resizes, whatever the arrivals."""
+    if end_s <= start_s:
+        raise ValueError(f"an empty window: {start_s} to {end_s}")
+    finished = [f for f in flows if (at := f.done_at_s) is not None and start_s <= at < end_s]
+    return round(len(finished) / (end_s - start_s), 3)
+
+
+LATENCY_SHARE = 0.8  # the issue's latency goal is judged at 80 % of the knee
+LATENCY_GOAL_MS = 2000.0
+
+
+def latency_below_knee(found: Sequence[Step], best: Step | None) -> dict[str, object]:
+    """p95 upload-to-done at the highest sustained step at or below 80 % of the knee."""
+    if best is None:
+        return {"at_rate": None, "p95_ms": None, "goal_ms": LATENCY_GOAL_MS, "met": False}
+    below = [s for s in found if s.sustained and s.rate <= LATENCY_SHARE * best.rate + 1e-9]
+    if not below:
+        why = f"no sustained step at or below {LATENCY_SHARE:.0%} of the knee: add a lower rate"
+        return {"at_rate": None, "p95_ms": None, "goal_ms": LATENCY_GOAL_MS, "met": False,
+                "why": why}  # fmt: skip
+    step = below[-1]
+    met = step.p95_ms is not None and step.p95_ms <= LATENCY_GOAL_MS
+    return {"at_rate": step.rate, "p95_ms": step.p95_ms, "goal_ms": LATENCY_GOAL_MS, "met": met}

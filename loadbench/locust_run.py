@@ -8,9 +8,9 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from loadbench.target import REPO
+from deploy import ROOT
 
-LOCUSTFILE = REPO / "tests" / "load" / "locustfile.py"
+LOCUSTFILE = ROOT / "tests" / "load" / "locustfile.py"
 
 
 @dataclass(frozen=True)

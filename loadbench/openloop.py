@@ -12,16 +12,19 @@ import os
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from loadbench import cpu_split, knee
-from loadbench.context import RunContext
-from loadbench.target import REPO, Target
+from deploy import ROOT
+from loadbench import context, cpu_split, knee, raw
+from loadbench.target import Target
 
-LOCUSTFILE = REPO / "tests" / "load" / "openloop_locustfile.py"
+LOCUSTFILE = ROOT / "tests" / "load" / "openloop_locustfile.py"
 DRAIN_S = 60
 IDLE_S = 10  # the components' idle CPU, measured just before the load
 SNAPSHOT_EVERY_S = 1.0
@@ -29,12 +32,22 @@ SNAPSHOT_EVERY_S = 1.0
 Snapshots = list[tuple[float, cpu_split.Snapshot]]  # (unix time, snapshot)
 
 
-def _idle_rates() -> dict[str, float]:
-    """CPU seconds per second each component spends with no load from us."""
-    before = cpu_split.snapshot()
+def _idle_rates() -> tuple[dict[str, float], float | None]:
+    """CPU seconds per second each component spends with no load from us, and the
+    whole host's busy % over the same window."""
+    ticks, before = context.cpu_ticks(), cpu_split.snapshot()
     time.sleep(IDLE_S)  # a measurement window, not a wait for a condition
     spent = cpu_split.spent(before, cpu_split.snapshot())
-    return {name: round(seconds / IDLE_S, 4) for name, seconds in spent.items()}
+    (busy_before, total_before), (busy, total) = ticks, context.cpu_ticks()
+    span = total - total_before
+    busy_percent = round(100 * (busy - busy_before) / span, 1) if span else None
+    return {name: round(seconds / IDLE_S, 4) for name, seconds in spent.items()}, busy_percent
+
+
+def host_state_before(idle: dict[str, float], busy_percent: float | None) -> dict[str, object]:
+    ours = sum(rate for name, rate in idle.items() if name != cpu_split.OTHER)
+    others = context.other_labs(context.lab_name())
+    return context.host_state(busy_percent, ours, os.cpu_count() or 1, others)
 
 
 def _run_sampling(argv: list[str], env: dict[str, str], timeout: float) -> tuple[Any, Snapshots]:
@@ -43,13 +56,16 @@ def _run_sampling(argv: list[str], env: dict[str, str], timeout: float) -> tuple
     with subprocess.Popen(
         argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     ) as proc:
-        deadline = time.monotonic() + timeout
-        while proc.poll() is None:
-            if time.monotonic() > deadline:
-                proc.kill()
-                raise RuntimeError(f"locust still running after {timeout:.0f} s: killed")
-            time.sleep(SNAPSHOT_EVERY_S)
-            samples.append((time.time(), cpu_split.snapshot()))
+        try:
+            deadline = time.monotonic() + timeout
+            while proc.poll() is None:
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"locust still running after {timeout:.0f} s: killed")
+                time.sleep(SNAPSHOT_EVERY_S)
+                samples.append((time.time(), cpu_split.snapshot()))
+        except BaseException:  # a timeout, Ctrl-C, SIGTERM: Popen's exit would wait for it
+            proc.kill()
+            raise
         stdout, stderr = proc.communicate()
     return subprocess.CompletedProcess(argv, proc.returncode, stdout, stderr), samples
 
@@ -87,11 +103,70 @@ def command(url: str, prefix: Path, locustfile: Path = LOCUSTFILE) -> list[str]:
     ]  # fmt: skip
 
 
+@dataclass
+class Recorded:
+    """What one Locust run left: its uploads, the queue second by second, CPU snapshots."""
+
+    flows: list[knee.Flow]
+    queue: list[knee.QueueRow]
+    samples: Snapshots
+    machine: dict[str, object]
+    files: dict[str, str]
+
+
+def open_loop(
+    target: Target, rates: Sequence[float], step_s: float, mix: str, out: Path, name: str,
+    drain_s: float = DRAIN_S, poll_max_s: float | None = None,
+) -> Recorded:  # fmt: skip
+    """Run Locust at `rates` (one step each) and read back what it recorded."""
+    prefix = out / name
+    flows_csv, queue_csv = out / f"{name}_flows.csv", out / f"{name}_queue.csv"
+    env = dict(
+        os.environ,
+        IMGCLOUD_LOAD_MIX=mix,
+        IMGCLOUD_LOAD_RATES=",".join(f"{r:g}" for r in rates),
+        IMGCLOUD_LOAD_STEP_S=f"{step_s:g}",
+        IMGCLOUD_LOAD_DRAIN_S=f"{drain_s:g}",
+        IMGCLOUD_LOAD_FLOWS_CSV=str(flows_csv),
+        IMGCLOUD_LOAD_QUEUE_CSV=str(queue_csv),
+    )
+    if poll_max_s is not None:
+        env["IMGCLOUD_LOAD_POLL_MAX_S"] = f"{poll_max_s:g}"
+    run_context = context.RunContext(target)
+    timeout = step_s * len(rates) + drain_s + 300
+    done, samples = _run_sampling(command(target.url, prefix), env, timeout)
+    machine = run_context.finish()
+    if done.returncode != 0 or not flows_csv.is_file():
+        tail = "\n".join((done.stderr or done.stdout).splitlines()[-20:])
+        raise RuntimeError(f"locust exited {done.returncode} (log {prefix}.log):\n{tail}")
+    files = {"flows_csv": str(flows_csv), "queue_csv": str(queue_csv), "html": f"{prefix}.html"}
+    flows = knee.read_flows(flows_csv)
+    return Recorded(flows, knee.read_queue(queue_csv), samples, machine, files)
+
+
+def delete_uploads(url: str, flows: Sequence[knee.Flow]) -> dict[str, int]:
+    """Delete what a run uploaded, once it is measured: the lab is shared."""
+    ids = sorted({f.image_id for f in flows if f.image_id})
+    failed = 0
+    for image_id in ids:  # one at a time: well under HAProxy's per-client limit
+        request = urllib.request.Request(
+            f"{url.rstrip('/')}/api/images/{image_id}", method="DELETE"
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=10):
+                pass
+        except urllib.error.HTTPError as error:
+            failed += error.code != 404
+        except OSError:
+            failed += 1
+    return {"uploaded": len(ids), "not_deleted": failed}
+
+
 def run(
     target: Target, rates: Sequence[float], step_s: float, mix: str, out: Path
 ) -> dict[str, Any]:
     """Run the steps against `target`; the summary (also written as knee.json)."""
-    from loadbench.bench import wait_healthy, write_json  # the bench's helpers
+    from loadbench.bench import mix_weights, wait_healthy, write_json  # the bench's helpers
 
     if not rates or any(r <= 0 for r in rates) or list(rates) != sorted(rates):
         raise ValueError(f"rates must be positive and rising, not {list(rates)}")
@@ -99,50 +174,36 @@ def run(
         raise ValueError(f"a step must last at least 10 s, not {step_s}")
     wait_healthy(target.url)
     out.mkdir(parents=True, exist_ok=True)
-    prefix = out / "openloop"
-    flows_csv, queue_csv = out / "openloop_flows.csv", out / "openloop_queue.csv"
-    env = dict(
-        os.environ,
-        IMGCLOUD_LOAD_MIX=mix,
-        IMGCLOUD_LOAD_RATES=",".join(f"{r:g}" for r in rates),
-        IMGCLOUD_LOAD_STEP_S=f"{step_s:g}",
-        IMGCLOUD_LOAD_DRAIN_S=str(DRAIN_S),
-        IMGCLOUD_LOAD_FLOWS_CSV=str(flows_csv),
-        IMGCLOUD_LOAD_QUEUE_CSV=str(queue_csv),
-    )
-    idle = _idle_rates()
-    context = RunContext(target)
-    timeout = step_s * len(rates) + DRAIN_S + 300
-    done, samples = _run_sampling(command(target.url, prefix), env, timeout)
-    machine = context.finish()
-    if done.returncode != 0 or not flows_csv.is_file():
-        tail = "\n".join((done.stderr or done.stdout).splitlines()[-20:])
-        raise RuntimeError(f"locust exited {done.returncode} (log {prefix}.log):\n{tail}")
-    queue = knee.read_queue(queue_csv)
-    found = knee.steps(rates, step_s, knee.read_flows(flows_csv), queue)
+    idle, idle_busy = _idle_rates()
+    host = host_state_before(idle, idle_busy)
+    if "warning" in host:
+        print(f"WARNING: {host['warning']}")
+    # Before the load, not after: the backlog a saturated step leaves would still be
+    # resizing beside it and slow it down (seen: 96 CPU ms per photo after a run, 87 before).
+    speed = raw.measure(mix_weights(mix), repeats=3)
+    recorded = open_loop(target, rates, step_s, mix, out, "openloop")
+    found = knee.steps(rates, step_s, recorded.flows, recorded.queue)
     best = knee.knee(found)
-    cpu = step_cpu(found, queue, samples, idle, step_s)
+    cpu = step_cpu(found, recorded.queue, recorded.samples, idle, step_s)
+    cleanup = delete_uploads(target.url, recorded.flows)
     from loadbench import plots  # matplotlib only once there is something to draw
 
-    png = plots.knee(found, queue, step_s, out / "openloop_knee.png")
+    png = plots.knee(found, recorded.queue, step_s, out / "openloop_knee.png")
     split_png = plots.cpu_split(found, cpu, out / "openloop_cpu.png")
     summary: dict[str, Any] = {
         "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "target": {"url": target.url, "source": target.source},
         "load": {"rates_per_s": list(rates), "step_s": step_s, "mix": mix, "open_loop": True},
         "knee_per_s": best.rate if best else None,
+        "latency_at_80_percent_of_knee": knee.latency_below_knee(found, best),
         "steps": [s.as_json() | {"cpu": c} for s, c in zip(found, cpu, strict=True)],
         "idle_cpu_s_per_s": idle,
-        "machine_during_run": machine,
-        "files": {
-            "flows_csv": str(flows_csv),
-            "queue_csv": str(queue_csv),
-            "html": f"{prefix}.html",
-            "plot_png": str(png),
-            "cpu_png": str(split_png),
-        },
+        "host_state_before_run": host,
+        "machine_during_run": recorded.machine,
+        "cleanup": cleanup,
+        "files": recorded.files | {"plot_png": str(png), "cpu_png": str(split_png)},
     }
-    summary["ratios"] = ratios(best, cpu[best.index] if best else {}, mix, os.cpu_count() or 1)
+    summary["ratios"] = ratios(best, cpu[best.index] if best else {}, speed, os.cpu_count() or 1)
     write_json(out / "knee.json", summary)
     return summary
 
@@ -151,12 +212,10 @@ CPU_GOAL = 2.0  # host CPU per image at saturation, in raw resizes
 THROUGHPUT_GOAL = 0.6  # knee / (raw images/s per core x host cores)
 
 
-def ratios(best: knee.Step | None, cpu: dict[str, Any], mix: str, cores: int) -> dict[str, Any]:
-    """The issue's two ratios at the knee, against the raw resize measured now."""
-    from loadbench import raw
-    from loadbench.bench import mix_weights
-
-    speed = raw.measure(mix_weights(mix), repeats=3)
+def ratios(
+    best: knee.Step | None, cpu: dict[str, Any], speed: raw.RawSpeed, cores: int
+) -> dict[str, Any]:
+    """The issue's two ratios at the knee, against the raw resize measured in the run."""
     raw_ms = 1000 / speed.images_per_s_per_core
     host_ms = cpu.get("host_cpu_ms_per_image")
     ceiling = speed.images_per_s_per_core * cores
@@ -189,6 +248,21 @@ def report(summary: dict[str, Any]) -> str:
         f"knee: {found:g} uploads/s" if found else "knee: none (not even the first rate held)"
     )
     lines.append(f"host CPU {busy} % busy during the run")
+    host = summary.get("host_state_before_run", {})
+    if "warning" in host:
+        lines.append(f"WARNING: {host['warning']}")
+    elif host:
+        lines.append(
+            f"quiet host: {host['foreign_percent']} % of its CPU outside the lab and the bench"
+        )
+    latency = summary.get("latency_at_80_percent_of_knee", {})
+    if latency.get("at_rate") is not None:
+        lines.append(
+            f"p95 upload-to-done at {latency['at_rate']:g}/s (<= 80 % of the knee): "
+            f"{latency['p95_ms']:.0f} ms (goal <= {latency['goal_ms']:.0f} ms)"
+        )
+    elif latency:
+        lines.append(f"p95 at 80 % of the knee: {latency.get('why', 'no knee')}")
     at_knee = next((s for s in summary["steps"] if s["rate"] == found), None)
     parts = (at_knee or {}).get("cpu", {}).get("components", {})
     if parts:

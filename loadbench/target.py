@@ -6,23 +6,14 @@ the default. Load only ever goes to the address found here.
 
 from __future__ import annotations
 
-import json
 import os
-import subprocess
-import sys
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
 from urllib.parse import urlsplit
 
-from deploy import DeployError
-from deploy.ansible import group_hosts, inventory_list
+from deploy.target import TargetError, cluster_hosts, lab_status
 
-REPO = Path(__file__).resolve().parent.parent
-
-
-class TargetError(RuntimeError):
-    """The target could not be found; the message says what to give instead."""
+__all__ = ["Node", "Target", "TargetError", "from_inventory", "from_lab", "resolve"]
 
 
 @dataclass(frozen=True)
@@ -79,28 +70,8 @@ def resolve(url: str | None = None, inventory: str | None = None) -> Target:
     return from_lab()
 
 
-def lab_status() -> dict[str, Any]:
-    """`python -m lab status --json` of the lab named by IMGCLOUD_LAB_NAME (default imgcloud)."""
-    command = [sys.executable, "-m", "lab", "status", "--json"]
-    try:
-        done = subprocess.run(
-            command, cwd=REPO, capture_output=True, text=True, timeout=60, check=False
-        )
-    except subprocess.TimeoutExpired as error:
-        raise TargetError("`python -m lab status --json` did not answer in 60 s") from error
-    if done.returncode != 0:
-        raise TargetError(
-            "no target: give --url or --inventory, or bring the lab up (`tox -e deploy`); "
-            f"`python -m lab status --json` said: {done.stderr.strip() or done.stdout.strip()}"
-        )
-    try:
-        return json.loads(done.stdout)
-    except json.JSONDecodeError as error:
-        raise TargetError(f"`python -m lab status --json` printed no JSON: {error}") from error
-
-
 def from_lab() -> Target:
-    status = lab_status()
+    status = lab_status(timeout=60)
     if not status.get("url"):
         raise TargetError("the lab status has no url: is the service deployed (`tox -e deploy`)?")
     nodes = tuple(
@@ -115,18 +86,7 @@ def from_lab() -> Target:
 def from_inventory(path: Path) -> Target:
     """The floating IP and cluster hosts of an Ansible inventory, as Ansible resolves
     them (a file or a folder with group_vars and Vault files alike)."""
-    if not path.exists():
-        raise TargetError(f"inventory {path} does not exist")
-    try:
-        listing = inventory_list(path)
-    except DeployError as error:
-        raise TargetError(str(error)) from error
-    names = group_hosts(listing, "cluster")
-    hostvars = listing.get("_meta", {}).get("hostvars", {})
-    first = hostvars.get(names[0], {}) if names else {}
-    vip = first.get("imgcloud_vip")
-    if not vip:
-        raise TargetError(f"inventory {path} sets no imgcloud_vip for the hosts of group cluster")
-    nodes = tuple(Node(n, str(hostvars.get(n, {}).get("ansible_host", n))) for n in names)
-    lab = bool(first.get("imgcloud_lab", False))
-    return Target(f"http://{vip}/", f"inventory {path}", nodes, lab=lab, inventory=path)
+    hosts = cluster_hosts(path)
+    nodes = tuple(Node(name, hosts.address(name)) for name in hosts.names)
+    lab = bool(hosts.first.get("imgcloud_lab", False))
+    return Target(f"http://{hosts.vip}/", f"inventory {path}", nodes, lab=lab, inventory=path)

@@ -19,6 +19,9 @@ from loadbench.nomad import Nomad, NomadError
 
 CGROUP_ROOT = Path("/sys/fs/cgroup/cpuacct")
 JOBS = re.compile(r"^imgcloud_jobs_total\{[^}]*\}\s+([0-9.e+]+)$", re.MULTILINE)
+DONE_JOBS = re.compile(
+    r'^imgcloud_jobs_total\{[^}]*outcome="done"[^}]*\}\s+([0-9.e+]+)$', re.MULTILINE
+)
 
 
 @dataclass(frozen=True)
@@ -58,8 +61,11 @@ def _cpuacct_path(cgroups: str) -> str | None:
     return None
 
 
-def worker_jobs(nomad: Nomad, job_id: str = "imgcloud-worker") -> dict[str, float]:
-    """Endpoint -> jobs finished so far, read from each running worker's /metrics."""
+def worker_jobs(
+    nomad: Nomad, job_id: str = "imgcloud-worker", counted: re.Pattern[str] = JOBS
+) -> dict[str, float]:
+    """Endpoint -> jobs finished so far (every outcome, or those `counted` matches),
+    read from each running worker's /metrics."""
     counts = {}
     for alloc in nomad.api.allocations(job_id):
         if alloc["ClientStatus"] != "running":
@@ -70,7 +76,7 @@ def worker_jobs(nomad: Nomad, job_id: str = "imgcloud-worker") -> dict[str, floa
                 endpoint = f"{port['HostIP']}:{port['Value']}"
                 with urllib.request.urlopen(f"http://{endpoint}/metrics", timeout=5) as answer:
                     text = answer.read().decode()
-                counts[endpoint] = sum(float(v) for v in JOBS.findall(text))
+                counts[endpoint] = sum(float(v) for v in counted.findall(text))
     return counts
 
 
@@ -112,3 +118,23 @@ def spent(before: Snapshot | str, after: Snapshot | str, wall_s: float) -> dict[
         "cores_used": round(cpu_s / wall_s, 3) if wall_s else None,
         "basis": "cgroup cpuacct.usage of the worker containers; jobs from their /metrics",
     }
+
+
+def resized_between(
+    samples: list[tuple[float, dict[str, float]]], start: float, end: float
+) -> float | None:
+    """Images the workers finished (`done`) per second between two wall-clock times,
+    from samples of `worker_jobs(counted=DONE_JOBS)` taken during the run; only workers
+    seen in both samples count (a replaced worker's jobs are not known from start to
+    end). None without two samples around the window."""
+    if end <= start or len(samples) < 2:
+        return None
+    first = min(samples, key=lambda sample: abs(sample[0] - start))
+    last = min(samples, key=lambda sample: abs(sample[0] - end))
+    if last[0] <= first[0]:
+        return None
+    common = set(first[1]) & set(last[1])
+    if not common:
+        return None
+    done = sum(last[1][e] - first[1][e] for e in common)
+    return round(done / (last[0] - first[0]), 3)

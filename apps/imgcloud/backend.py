@@ -10,18 +10,21 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 
-from quart import Quart, Response, jsonify
+from quart import Quart, Response
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from imgcloud.config import Settings
 from imgcloud.context import Backend, backend_of, current, install
+from imgcloud.errors import problem, request_id
 from imgcloud.reads import reads
 from imgcloud.storage import StorageUnavailable
 from imgcloud.uploads import uploads
 from imgcloud.web import create_service_app, metrics_of
 
 MULTIPART_OVERHEAD = 64 * 1024
+log = logging.getLogger(__name__)
 
 
 def create_app(settings: Settings) -> Quart:
@@ -78,4 +81,5 @@ async def too_large(_error: RequestEntityTooLarge) -> tuple[Response, int]:
 
 
 async def storage_down(error: StorageUnavailable) -> tuple[Response, int]:
-    return jsonify(error=str(error), reason="s3"), 503
+    log.warning("the image store failed [request %s]: %s", request_id(), error)
+    return problem(503, "the image store is not answering; try again shortly", "s3")

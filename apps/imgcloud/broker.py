@@ -4,6 +4,13 @@ The four settings that make "nothing acknowledged is lost" true live here: a dur
 queue, persistent messages, publisher confirms, and manual acks with a bounded prefetch
 (the worker acks; see :mod:`imgcloud.worker`). The connection is aio-pika's robust one:
 after the broker comes back it reconnects and restores the consumer by itself.
+
+Nothing loops: the queue is a quorum queue with a delivery limit. The broker counts
+every delivery that ends without an ack (a nack, a worker that died or lost its
+connection) and, past the limit, moves the job to ``<queue>.dead``, which the worker
+also consumes to mark the image ``failed``. Quorum queues need RabbitMQ 3.8 or later;
+a queue's type cannot change, so an existing classic queue of the same name makes the
+declaration fail with RabbitMQ's PRECONDITION_FAILED (hence the new default name).
 """
 
 from __future__ import annotations
@@ -16,6 +23,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import aio_pika
+import aiormq
 from aio_pika.abc import (
     AbstractIncomingMessage,
     AbstractQueue,
@@ -33,18 +41,49 @@ class BrokerUnavailable(Exception):
     """The broker is not connected or did not confirm a publish."""
 
 
+DELIVERY_COUNT_HEADER = "x-delivery-count"
+
+
+def dead_letter_queue(queue: str) -> str:
+    return f"{queue}.dead"
+
+
+def queue_arguments(queue: str, delivery_limit: int) -> dict[str, Any]:
+    """The job queue's arguments; the backend and the worker declare it alike."""
+    return {
+        "x-queue-type": "quorum",
+        "x-delivery-limit": delivery_limit,
+        "x-dead-letter-exchange": "",
+        "x-dead-letter-routing-key": dead_letter_queue(queue),
+    }
+
+
+def deliveries_before(message: AbstractIncomingMessage) -> int:
+    """How many times the broker delivered this job before without an ack (0 the first time)."""
+    count = (message.headers or {}).get(DELIVERY_COUNT_HEADER, 0)
+    return count if isinstance(count, int) and count >= 0 else 0
+
+
 class Broker:
     """One robust connection and channel to the queue, for publishing or consuming."""
 
-    def __init__(self, url: str, queue: str, *, name: str, prefetch: int = 0) -> None:
+    def __init__(
+        self, url: str, queue: str, *, name: str, prefetch: int = 0, delivery_limit: int = 5
+    ) -> None:
         self.url = url
         self.queue_name = queue
         self.name = name
         self.prefetch = prefetch
+        self.delivery_limit = delivery_limit
         self.connection: AbstractRobustConnection | None = None
         self.channel: AbstractRobustChannel | None = None
         self.queue: AbstractQueue | None = None
+        self.dead_queue: AbstractQueue | None = None
+        self._consumer_tags: list[str] = []
         self._ready = asyncio.Event()
+        # Why a broker that answers will not let us declare the queues (permissions, a
+        # queue of the same name and another type); None once connected.
+        self.refused: str | None = None
 
     @property
     def connected(self) -> bool:
@@ -68,7 +107,18 @@ class Broker:
             channel = await connection.channel(publisher_confirms=True)
             if self.prefetch:
                 await channel.set_qos(prefetch_count=self.prefetch)
-            self.queue = await channel.declare_queue(self.queue_name, durable=True)
+            # The dead-letter queue first: a job dead-lettered to a queue that does not
+            # exist yet would be dropped.
+            self.dead_queue = await channel.declare_queue(
+                dead_letter_queue(self.queue_name),
+                durable=True,
+                arguments={"x-queue-type": "quorum"},
+            )
+            self.queue = await channel.declare_queue(
+                self.queue_name,
+                durable=True,
+                arguments=queue_arguments(self.queue_name, self.delivery_limit),
+            )
         except BaseException:
             await connection.close()
             raise
@@ -81,10 +131,18 @@ class Broker:
         while self.connection is None:
             try:
                 await self.connect()
+            except aiormq.exceptions.ChannelClosed as exc:
+                # The broker answered and refused: waiting alone will not fix it, so
+                # it is said where an operator looks (the worker's liveness check).
+                self.refused = f"{type(exc).__name__}: {exc}"
+                log.error("broker at %s refuses the queues (%s); retrying", self.safe_url, exc)
             except Exception as exc:  # any failure to reach the broker: try again
                 log.warning("broker at %s not reachable (%s); retrying", self.safe_url, exc)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, max_delay)
+            else:
+                self.refused = None
+                return
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, max_delay)
 
     async def wait_ready(self) -> None:
         await self._ready.wait()
@@ -124,11 +182,26 @@ class Broker:
             return None
         return declared.declaration_result.message_count
 
-    async def consume(self, handler: Callable[[AbstractIncomingMessage], Awaitable[None]]) -> None:
-        """Deliver jobs to ``handler`` (manual ack); restored after reconnects."""
+    async def consume(
+        self,
+        handler: Callable[[AbstractIncomingMessage], Awaitable[None]],
+        dead_handler: Callable[[AbstractIncomingMessage], Awaitable[None]] | None = None,
+    ) -> None:
+        """Deliver jobs to ``handler`` and dead-lettered ones to ``dead_handler`` (manual
+        ack); restored after reconnects."""
         await self.wait_ready()
-        assert self.queue is not None
-        await self.queue.consume(handler, no_ack=False)
+        assert self.queue is not None and self.dead_queue is not None
+        tags = [await self.queue.consume(handler, no_ack=False)]
+        if dead_handler is not None:
+            tags.append(await self.dead_queue.consume(dead_handler, no_ack=False))
+        self._consumer_tags = [str(tag) for tag in tags]
+
+    @property
+    def consuming(self) -> bool:
+        """True once :meth:`consume` registered the consumers (aio-pika restores them
+        after a reconnect, and after the broker cancels one because its queue was
+        deleted: it declares the queue again)."""
+        return bool(self._consumer_tags)
 
     async def close(self) -> None:
         if self.connection is not None:

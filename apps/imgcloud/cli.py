@@ -1,4 +1,4 @@
-"""``imgcloud backend | worker | frontend | dev``: one package, four ways to run it."""
+"""``imgcloud backend | worker | frontend | dev | reprocess``: one package, five commands."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ COMMANDS = {
     "worker": "the resize worker (RabbitMQ consumer) with its health server",
     "frontend": "the web page (and, with IMGCLOUD_BACKEND_URL, a proxy to the API)",
     "dev": "everything on loopback: RabbitMQ, MinIO, backend, worker, frontend",
+    "reprocess": "queue the done images that lack a configured variant or format",
 }
 
 
@@ -26,7 +27,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, help_text in COMMANDS.items():
-        commands.add_parser(name, help=help_text, description=help_text)
+        commands.add_parser(
+            name, help=help_text, description=help_text, add_help=name != "reprocess"
+        )
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["reprocess"]:
+        from imgcloud import reprocess
+
+        return reprocess.main(argv[1:])
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"

@@ -13,11 +13,18 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 PREFIX = "IMGCLOUD_"
-DEFAULT_VARIANTS = "thumb=160,medium=640,large=1280"
+DEFAULT_VARIANTS = "thumb=160:cover,medium=640,large=1280"
+# How a variant fills its box: inside it (fit), or the box filled by a square crop,
+# centred (cover) or where the image has most detail (entropy).
+VARIANT_MODES = ("fit", "cover", "entropy")
 DEFAULT_MAX_PIXELS = 50_000_000
 DEFAULT_BINDS = {"backend": "0.0.0.0:8000", "worker": "0.0.0.0:8001", "frontend": "0.0.0.0:8080"}
 _VARIANT_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
 _RESERVED_NAMES = {"original", "manifest"}
+# Formats a variant may be stored in besides its own, as IMGCLOUD_ALTERNATES names them.
+KNOWN_ALTERNATES = {"webp": "WEBP", "avif": "AVIF"}
+DEFAULT_ALTERNATES = "webp"
+DEFAULT_WIDTHS = "320,480,960,1920"
 
 
 class ConfigError(ValueError):
@@ -26,10 +33,12 @@ class ConfigError(ValueError):
 
 @dataclass(frozen=True)
 class Variant:
-    """A named bounding box: the image is fit inside ``size`` x ``size``, never upscaled."""
+    """A named box of ``size`` x ``size``, never upscaled: the image fit inside it, or
+    (``cover``, ``entropy``) a square crop of it filling the box."""
 
     name: str
     size: int
+    mode: str = "fit"
 
 
 @dataclass(frozen=True)
@@ -42,7 +51,7 @@ class Settings:
     s3_bucket: str = "imgcloud"
     s3_region: str = "us-east-1"
     amqp_url: str = ""
-    queue: str = "imgcloud.resize"
+    queue: str = "imgcloud.jobs"
     max_upload_bytes: int = 25 * 1024 * 1024
     max_pixels: int = DEFAULT_MAX_PIXELS
     variants: tuple[Variant, ...] = field(default_factory=lambda: parse_variants(DEFAULT_VARIANTS))
@@ -50,6 +59,13 @@ class Settings:
     prefetch: int = 4
     concurrency: int = 2
     idempotency_ttl: int = 24 * 3600
+    delivery_limit: int = 5
+    sweep_interval: int = 30
+    sweep_after: int = 300
+    sweep_republish_limit: int = 3
+    alternates: tuple[str, ...] = ("WEBP",)
+    widths: tuple[int, ...] = (320, 480, 960, 1920)
+    max_frames: int = 100
 
     @property
     def variant_names(self) -> tuple[str, ...]:
@@ -93,7 +109,7 @@ def load(role: str, env: Mapping[str, str] | None = None) -> Settings:
         s3_bucket=text("S3_BUCKET", "imgcloud"),
         s3_region=text("S3_REGION", "us-east-1"),
         amqp_url=text("AMQP_URL", ""),
-        queue=text("QUEUE", "imgcloud.resize"),
+        queue=text("QUEUE", "imgcloud.jobs"),
         max_upload_bytes=_positive_int(env, "MAX_UPLOAD_BYTES", 25 * 1024 * 1024),
         max_pixels=_positive_int(env, "MAX_PIXELS", DEFAULT_MAX_PIXELS),
         variants=_variants_from(env),
@@ -101,17 +117,30 @@ def load(role: str, env: Mapping[str, str] | None = None) -> Settings:
         prefetch=_positive_int(env, "PREFETCH", 4),
         concurrency=_positive_int(env, "CONCURRENCY", os.cpu_count() or 1),
         idempotency_ttl=_positive_int(env, "IDEMPOTENCY_TTL", 24 * 3600),
+        delivery_limit=_positive_int(env, "DELIVERY_LIMIT", 5),
+        sweep_interval=_positive_int(env, "SWEEP_INTERVAL", 30),
+        sweep_after=_positive_int(env, "SWEEP_AFTER", 300),
+        sweep_republish_limit=_positive_int(env, "SWEEP_REPUBLISH_LIMIT", 3),
+        alternates=_alternates_from(env),
+        widths=_widths_from(env),
+        max_frames=_positive_int(env, "MAX_FRAMES", 100),
     )
 
 
 def parse_variants(spec: str) -> tuple[Variant, ...]:
-    """Parse ``thumb=160,medium=640`` into variants, largest first."""
+    """Parse ``thumb=160:cover,medium=640`` into variants, largest first."""
     variants: dict[str, Variant] = {}
     for item in filter(None, (part.strip() for part in spec.split(","))):
-        name, sep, size = item.partition("=")
+        name, sep, rest = item.partition("=")
         name = name.strip()
+        size, _, mode = rest.partition(":")
+        mode = mode.strip() or "fit"
         if not sep or not size.strip().isdigit():
-            raise ConfigError(f"variant {item!r} is not NAME=PIXELS (e.g. thumb=160)")
+            raise ConfigError(f"variant {item!r} is not NAME=PIXELS[:MODE] (e.g. thumb=160:cover)")
+        if mode not in VARIANT_MODES:
+            raise ConfigError(
+                f"variant {name!r} mode {mode!r} is not one of {', '.join(VARIANT_MODES)}"
+            )
         if not _VARIANT_NAME.match(name) or name in _RESERVED_NAMES:
             raise ConfigError(
                 f"variant name {name!r} must be lowercase letters, digits, - or _, "
@@ -122,7 +151,7 @@ def parse_variants(spec: str) -> tuple[Variant, ...]:
         pixels = int(size)
         if not 1 <= pixels <= 10_000:
             raise ConfigError(f"variant {name!r} size {pixels} is outside 1..10000 pixels")
-        variants[name] = Variant(name, pixels)
+        variants[name] = Variant(name, pixels, mode)
     if not variants:
         raise ConfigError("no variants given (e.g. thumb=160,medium=640,large=1280)")
     return tuple(sorted(variants.values(), key=lambda v: v.size, reverse=True))
@@ -133,6 +162,34 @@ def _variants_from(env: Mapping[str, str]) -> tuple[Variant, ...]:
         return parse_variants(env.get(PREFIX + "VARIANTS") or DEFAULT_VARIANTS)
     except ConfigError as exc:
         raise ConfigError(f"{PREFIX}VARIANTS: {exc}") from None
+
+
+def _widths_from(env: Mapping[str, str]) -> tuple[int, ...]:
+    """IMGCLOUD_WIDTHS: the widths made on demand, e.g. ``320,480,960,1920``, or none."""
+    raw = env.get(PREFIX + "WIDTHS", DEFAULT_WIDTHS).strip()
+    if raw.lower() in ("", "none"):
+        return ()
+    widths = []
+    for part in filter(None, (p.strip() for p in raw.split(","))):
+        if not part.isdigit() or not 1 <= int(part) <= 10_000:
+            raise ConfigError(f"{PREFIX}WIDTHS: {part!r} is not a width from 1 to 10000 pixels")
+        widths.append(int(part))
+    return tuple(sorted(set(widths)))
+
+
+def _alternates_from(env: Mapping[str, str]) -> tuple[str, ...]:
+    """IMGCLOUD_ALTERNATES: ``webp``, ``webp,avif`` or ``none``; Pillow's format names."""
+    raw = env.get(PREFIX + "ALTERNATES", DEFAULT_ALTERNATES).strip().lower()
+    if raw in ("", "none"):
+        return ()
+    names = [part.strip() for part in raw.split(",") if part.strip()]
+    unknown = [name for name in names if name not in KNOWN_ALTERNATES]
+    if unknown:
+        raise ConfigError(
+            f"{PREFIX}ALTERNATES: {', '.join(unknown)} is not one of "
+            f"{', '.join(KNOWN_ALTERNATES)} (or none)"
+        )
+    return tuple(dict.fromkeys(KNOWN_ALTERNATES[name] for name in names))
 
 
 def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:

@@ -9,14 +9,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from quart import Quart, Response, current_app, jsonify
+from quart import Quart, Response, current_app
 
 from imgcloud.broker import Broker
 from imgcloud.catalog import Catalog
 from imgcloud.config import Settings
+from imgcloud.errors import problem
 from imgcloud.idempotency import Ledger
 from imgcloud.metrics import Metrics
 from imgcloud.storage import Storage
+from imgcloud.widths import WidthMaker
 
 API = "/api/images"
 _EXTENSION = "imgcloud_backend"
@@ -30,24 +32,32 @@ class Backend:
     catalog: Catalog
     broker: Broker
     ledger: Ledger
+    widths: WidthMaker
 
     @classmethod
     def create(cls, settings: Settings, metrics: Metrics) -> Backend:
         storage = Storage(settings)
-        broker = Broker(settings.amqp_url, settings.queue, name=f"backend@{settings.node_name}")
+        catalog = Catalog(storage)
+        broker = Broker(
+            settings.amqp_url,
+            settings.queue,
+            name=f"backend@{settings.node_name}",
+            delivery_limit=settings.delivery_limit,
+        )
         return cls(
             settings,
             metrics,
             storage,
-            Catalog(storage),
+            catalog,
             broker,
             Ledger(storage, settings.idempotency_ttl),
+            WidthMaker(settings, catalog, metrics),
         )
 
     def reject(self, status: int, reason: str, message: str) -> tuple[Response, int]:
         """A bad-input answer, counted by reason."""
         self.metrics.rejections.labels(reason).inc()
-        return jsonify(error=message, reason=reason), status
+        return problem(status, message, reason)
 
 
 def install(app: Quart, backend: Backend) -> None:

@@ -139,9 +139,22 @@ class RabbitMQ:
             "RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS": "-kernel inet_dist_use_interface {127,0,0,1}",
             "ERL_EPMD_ADDRESS": "127.0.0.1",
         }
+        self._env = env
         self._process.spawn([str(_rabbitmq_server())], env)
         wait_for(self._speaks_amqp, timeout, f"RabbitMQ on port {self.port}", self._process.log)
         return self
+
+    def ctl(self, *args: str) -> str:
+        """Run ``rabbitmqctl`` against this node (users, permissions, queues)."""
+        ctl = _rabbitmq_server().with_name("rabbitmqctl")
+        command = [str(ctl if ctl.exists() else "rabbitmqctl"), "--node", self.node, *args]
+        done = subprocess.run(command, env=self._env, capture_output=True, text=True, timeout=60)
+        if done.returncode != 0:
+            raise StartError(f"rabbitmqctl {' '.join(args)}: {done.stderr.strip()[-500:]}")
+        return done.stdout
+
+    def url_for(self, user: str, password: str) -> str:
+        return f"amqp://{user}:{password}@127.0.0.1:{self.port}/"
 
     def stop(self) -> None:
         self._process.stop()
@@ -257,7 +270,7 @@ def service_env(
     minio: MinIO,
     *,
     bucket: str = "imgcloud",
-    queue: str = "imgcloud.resize",
+    queue: str = "imgcloud.jobs",
     node_name: str = "dev",
 ) -> dict[str, str]:
     """The IMGCLOUD_* variables that point the services at a broker and a MinIO."""

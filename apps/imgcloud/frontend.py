@@ -7,18 +7,21 @@ so the page is same-origin exactly as behind HAProxy.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterable, AsyncIterator
 from pathlib import Path
 
 import httpx
 from quart import Quart, Response, jsonify, request, send_from_directory
 
+from imgcloud import errors
 from imgcloud.backend import MULTIPART_OVERHEAD
 from imgcloud.config import Settings
 from imgcloud.web import create_service_app
 
 STATIC = Path(__file__).resolve().parent / "static"
 # Answer headers worth passing back from the backend (hop-by-hop ones are not).
+log = logging.getLogger(__name__)
 _PASS_BACK = (
     "content-type",
     "cache-control",
@@ -27,7 +30,8 @@ _PASS_BACK = (
     "x-content-type-options",
     "content-security-policy",
     "x-served-by",
-)
+    "vary",  # variants differ by Accept: a cache in front must keep them apart
+)  # not X-Request-Id: the frontend answers with its own, which it gave the backend
 _PASS_ON = ("content-type", "content-length", "if-none-match", "accept", "idempotency-key")
 
 
@@ -79,6 +83,7 @@ def create_app(settings: Settings) -> Quart:
         @app.route("/api", methods=["GET"], defaults={"path": ""})
         async def proxy(path: str) -> tuple[Response, int] | Response:
             headers = {k: v for k, v in request.headers.items() if k.lower() in _PASS_ON}
+            headers[errors.HEADER] = errors.request_id()  # one id in both services' logs
             content = request.body if request.method == "POST" else None
             try:
                 answer = await clients["api"].request(
@@ -89,8 +94,8 @@ def create_app(settings: Settings) -> Quart:
                     content=_chunks(content) if content is not None else None,
                 )
             except httpx.HTTPError as exc:
-                message = f"the backend is not reachable ({type(exc).__name__})"
-                return jsonify(error=message, reason="backend"), 502
+                log.warning("backend not reachable [request %s]: %r", errors.request_id(), exc)
+                return errors.problem(502, "the backend is not reachable; try again", "backend")
             kept = {k: v for k, v in answer.headers.items() if k.lower() in _PASS_BACK}
             return Response(answer.content, status=answer.status_code, headers=kept)
 

@@ -20,6 +20,9 @@ class VariantInfo:
     height: int
     bytes: int
     content_type: str
+    # The same pixels in other formats: content type -> bytes (empty for the original,
+    # and for images made before alternates existed).
+    alternates: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

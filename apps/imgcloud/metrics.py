@@ -42,8 +42,26 @@ class Metrics:
         )
         self.jobs = Counter(
             "imgcloud_jobs",
-            "Resize jobs finished, by outcome (done, failed, skipped, retried)",
+            "Resize jobs finished, by outcome (done, failed, skipped, retried, error)",
             ["outcome"],
+            registry=r,
+        )
+        self.jobs_given_up = Counter(
+            "imgcloud_jobs_given_up",
+            "Jobs ended failed after the delivery limit, by how (worker: its own error "
+            "on the last delivery; dead_letter: the broker's limit, after crashes)",
+            ["how"],
+            registry=r,
+        )
+        self.sweeps = Counter(
+            "imgcloud_sweeper_uploads",
+            "Pending uploads the sweeper acted on, by outcome (republished, failed, settled)",
+            ["outcome"],
+            registry=r,
+        )
+        self.widths_made = Counter(
+            "imgcloud_widths_made",
+            "Widths on demand (w{WIDTH}) this backend made and stored",
             registry=r,
         )
         self.resize_seconds = Histogram(

@@ -104,6 +104,18 @@ class Storage:
 
         return await self._run(read)
 
+    async def exists(self, key: str) -> bool:
+        def head() -> bool:
+            try:
+                self._client.head_object(Bucket=self.bucket, Key=key)
+            except ClientError as exc:
+                if _code(exc) in _NOT_FOUND:
+                    return False
+                raise
+            return True
+
+        return await self._run(head)
+
     async def delete(self, keys: Iterable[str]) -> None:
         objects = [{"Key": key} for key in keys]
         for start in range(0, len(objects), 1000):

@@ -28,6 +28,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from imgcloud import naming
 from imgcloud.broker import BrokerUnavailable
 from imgcloud.context import API, Backend, current
+from imgcloud.errors import problem, request_id
 from imgcloud.formats import ImageInfo, Rejected, inspect
 from imgcloud.idempotency import HEADER, BadKey, Record, check_key, digest
 from imgcloud.manifest import Manifest, VariantInfo
@@ -35,6 +36,11 @@ from imgcloud.storage import StorageUnavailable
 
 log = logging.getLogger(__name__)
 uploads = Blueprint("uploads", __name__)
+# What a refused upload tells the user; the exception itself goes to the log.
+_UNAVAILABLE = {
+    "s3": "the image store is not answering",
+    "broker": "the job queue did not confirm it",
+}
 
 
 @dataclass(frozen=True)
@@ -148,8 +154,8 @@ async def undo(backend: Backend, image_id: str) -> None:
 def not_stored(backend: Backend, image_id: str, exc: Exception) -> tuple[Response, int]:
     part = "s3" if isinstance(exc, StorageUnavailable) else "broker"
     backend.metrics.upload_failures.labels(part).inc()
-    log.warning("upload %s not accepted: %s", image_id, exc)
-    return jsonify(error=f"the upload was not stored: {exc}", reason=part), 503
+    log.warning("upload %s not accepted [request %s]: %s", image_id, request_id(), exc)
+    return problem(503, f"the upload was not stored: {_UNAVAILABLE[part]}; try again", part)
 
 
 def acknowledged(backend: Backend, image_id: str) -> tuple[Response, int]:

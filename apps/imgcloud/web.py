@@ -1,8 +1,10 @@
 """What every imgcloud service answers alike: X-Served-By, security headers, JSON errors,
 health and metrics.
 
-``/healthz`` says the process is alive; ``/readyz`` runs the service's own checks (S3,
-broker, backend) and answers 503 naming what is down; ``/metrics`` is Prometheus text.
+``/healthz`` says the process is alive (503 naming the problem when one of the
+service's liveness checks fails: Nomad restarts it then); ``/readyz`` runs the
+service's own checks (S3, broker, backend) and answers 503 naming what is down;
+``/metrics`` is Prometheus text.
 """
 
 from __future__ import annotations
@@ -14,7 +16,8 @@ from pathlib import Path
 from quart import Quart, Response, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from imgcloud import security_headers
+from imgcloud import errors, security_headers
+from imgcloud.bodylimit import LimitedRequest
 from imgcloud.config import Settings
 from imgcloud.metrics import CONTENT_TYPE, Metrics
 
@@ -29,6 +32,8 @@ def create_service_app(
     checks: Mapping[str, Check] | None = None,
     before_metrics: Callable[[], Awaitable[None]] | None = None,
     static_folder: Path | None = None,
+    liveness: Mapping[str, Check] | None = None,
+    facts: Callable[[], Mapping[str, object]] | None = None,
 ) -> Quart:
     """A Quart app with the common endpoints and headers of service ``name``."""
     app = Quart(
@@ -36,11 +41,15 @@ def create_service_app(
         static_folder=str(static_folder) if static_folder else None,
         root_path=str(Path(__file__).resolve().parent),
     )
+    # The body limit (MAX_CONTENT_LENGTH, set by the backend and the frontend) holds
+    # while a chunked body streams in, not only against a declared Content-Length.
+    app.request_class = LimitedRequest
     app.config["IMGCLOUD_SETTINGS"] = settings
     metrics = Metrics(name)
     app.extensions["imgcloud_metrics"] = metrics
     readiness = checks or {}
     security_headers.install(app)
+    errors.install(app)
 
     @app.after_request
     async def served_by(response: Response) -> Response:
@@ -51,17 +60,29 @@ def create_service_app(
 
     @app.errorhandler(HTTPException)
     async def http_error(error: HTTPException) -> tuple[Response, int]:
-        status = error.code or 500
-        return jsonify(error=_describe(error)), status
+        return errors.problem(error.code or 500, _describe(error))
 
     @app.errorhandler(Exception)
     async def unexpected(error: Exception) -> tuple[Response, int]:
-        log.exception("unhandled error on %s %s", request.method, request.path)
-        return jsonify(error="internal error; see the service log"), 500
+        log.exception(
+            "unhandled error on %s %s [request %s]",
+            request.method,
+            request.path,
+            errors.request_id(),
+        )
+        return errors.problem(500, "internal error; the service log has it under this request_id")
 
     @app.get("/healthz")
-    async def healthz() -> Response:
-        return jsonify(status="ok", service=name, node=settings.node_name)
+    async def healthz() -> tuple[Response, int]:
+        problems = {}
+        for check, check_fn in (liveness or {}).items():
+            why = await check_fn()
+            if why:
+                problems[check] = why
+        if problems:
+            body = {"status": "failing", "service": name, "node": settings.node_name}
+            return jsonify(body | {"checks": problems}), 503
+        return jsonify(status="ok", service=name, node=settings.node_name), 200
 
     @app.get("/readyz")
     async def readyz() -> tuple[Response, int]:
@@ -74,6 +95,7 @@ def create_service_app(
             "service": name,
             "node": settings.node_name,
             "checks": {check: why or "ok" for check, why in results.items()},
+            **(facts() if facts is not None else {}),
         }
         return jsonify(body), 503 if problems else 200
 

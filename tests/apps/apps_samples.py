@@ -114,3 +114,50 @@ REJECTED = {
     "zero-size-png": (png_declaring(0, 10), 422, "bad_header"),
     "bomb-png": (png_declaring(30_000, 30_000), 413, "too_many_pixels"),
 }
+
+
+def rgb_profile(red: tuple, green: tuple, blue: tuple, gamma: float = 2.2) -> bytes:
+    """A minimal ICC v2 RGB display profile: the primaries' XYZ (D50) and one gamma.
+
+    Pillow can only make sRGB, LAB and XYZ profiles and no other ships on the machine;
+    a matrix/TRC profile is small enough to write out (ICC.1:2001-04, sections 6 and 6.5).
+    """
+
+    def s15(value: float) -> bytes:
+        return struct.pack(">i", round(value * 65536))
+
+    def xyz(values: tuple) -> bytes:
+        return b"XYZ \0\0\0\0" + b"".join(s15(v) for v in values)
+
+    curve = b"curv\0\0\0\0" + struct.pack(">IH", 1, round(gamma * 256)) + b"\0\0"
+    text = b"imgcloud test profile\0"
+    desc = b"desc\0\0\0\0" + struct.pack(">I", len(text)) + text + b"\0" * 4 + b"\0" * 4
+    desc += b"\0\0" + b"\0" + b"\0" * 67
+    desc += b"\0" * (-len(desc) % 4)
+    tags = [
+        (b"desc", desc),
+        (b"wtpt", xyz((0.9642, 1.0, 0.8249))),
+        (b"rXYZ", xyz(red)),
+        (b"gXYZ", xyz(green)),
+        (b"bXYZ", xyz(blue)),
+        (b"rTRC", curve),
+        (b"gTRC", curve),
+        (b"bTRC", curve),
+    ]
+    offset = 128 + 4 + 12 * len(tags)
+    table, body = b"", b""
+    for signature, data in tags:
+        table += signature + struct.pack(">II", offset + len(body), len(data))
+        body += data
+    size = offset + len(body)
+    header = struct.pack(">I", size) + b"\0" * 4 + struct.pack(">I", 0x02100000)
+    header += b"mntrRGB XYZ " + b"\0" * 12 + b"acsp" + b"\0" * 24
+    header += b"\0" * 4 + s15(0.9642) + s15(1.0) + s15(0.8249) + b"\0" * 4
+    header += b"\0" * (128 - len(header))
+    return header + struct.pack(">I", len(tags)) + table + body
+
+
+# sRGB's primaries adapted to D50, and the same with red and green swapped: a profile
+# under which a red pixel means green.
+SRGB_D50 = ((0.4361, 0.2225, 0.0139), (0.3851, 0.7169, 0.0971), (0.1431, 0.0606, 0.7141))
+SWAPPED_RED_GREEN = (SRGB_D50[1], SRGB_D50[0], SRGB_D50[2])

@@ -18,11 +18,13 @@ def test_each_accepted_format_ends_done_with_every_variant(api: httpx.Client, na
     view = finished(api, answer.json()["id"])
     assert view["status"] == "done", view
     assert set(view["variants"]) == VARIANTS
-    assert view["sizes"]["thumb"] == {
+    thumb = view["sizes"]["thumb"]
+    assert thumb == {
         "width": 160,
-        "height": 120,
-        "bytes": view["sizes"]["thumb"]["bytes"],
+        "height": 160,  # a square cut from the centre (thumb=160:cover)
+        "bytes": thumb["bytes"],
         "content_type": "image/jpeg",
+        "alternates": {"image/webp": thumb["alternates"]["image/webp"]},
     }
     original = api.get(view["variants"]["original"])
     assert original.headers["content-type"] == samples.CONTENT_TYPES[name]

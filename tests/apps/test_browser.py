@@ -18,6 +18,7 @@ from playwright.sync_api import (
     ConsoleMessage,
     Locator,
     Page,
+    Response,
     Route,
     expect,
 )
@@ -113,6 +114,34 @@ def test_an_uploaded_file_gets_its_thumbnail_and_the_serving_node(
     expect(page.get_by_test_id("served-by")).to_have_text("node-shared")
 
 
+def test_the_page_receives_its_thumbnails_in_webp(page: Page, tmp_path: Path) -> None:
+    """Chromium names image/webp in the Accept of its image requests: the variant it
+    picks from the card's srcset comes as WebP, with Vary: Accept, and decodes
+    (naturalWidth > 0)."""
+    # A name of its own: the detail test finds its card by "harbour.jpg".
+    photo = tmp_path / "webp-lighthouse.jpg"
+    photo.write_bytes(photo_like(1600, 1200, seed=8))
+    variants: list[Response] = []
+    page.on(
+        "response",
+        lambda answer: (
+            variants.append(answer)
+            if answer.url.rsplit("/", 1)[-1] in ("thumb", "medium", "large")
+            else None
+        ),
+    )
+    page.get_by_test_id("file-input").set_input_files(str(photo))
+    thumbnail_shows(page, photo.name)
+
+    ok = [answer for answer in variants if answer.status == 200]
+    assert ok, f"no thumbnail fetched: {[(a.url, a.status) for a in variants]}"
+    for answer in ok:
+        headers = answer.all_headers()
+        assert headers["content-type"] == "image/webp", headers
+        assert headers["vary"] == "Accept"
+        assert "image/webp" in answer.request.all_headers()["accept"]
+
+
 def test_several_files_upload_at_once(page: Page, tmp_path: Path) -> None:
     files = []
     for index, name in enumerate(["png", "webp", "gif"]):
@@ -177,7 +206,7 @@ def test_detail_lists_every_variant_and_delete_removes_the_image(
     expect(detail).to_be_visible()
     rows = detail.locator("tbody tr")
     expect(rows).to_have_count(4)
-    expect(detail.locator('tr[data-variant="thumb"]')).to_contain_text(f"160 {TIMES} 120")
+    expect(detail.locator('tr[data-variant="thumb"]')).to_contain_text(f"160 {TIMES} 160")
     expect(detail.locator('tr[data-variant="large"]')).to_contain_text(f"1280 {TIMES} 960")
     expect(detail.locator('tr[data-variant="original"]')).to_contain_text(f"1600 {TIMES} 1200")
     assert detail.locator("#detail-image").evaluate("img => img.src").endswith("/large")

@@ -19,12 +19,12 @@ def test_defaults_match_the_design() -> None:
     assert settings.variants == (
         Variant("large", 1280),
         Variant("medium", 640),
-        Variant("thumb", 160),
+        Variant("thumb", 160, "cover"),
     )
     assert (settings.s3_bucket, settings.s3_region, settings.queue) == (
         "imgcloud",
         "us-east-1",
-        "imgcloud.resize",
+        "imgcloud.jobs",
     )
     assert settings.max_upload_bytes == 25 * 1024 * 1024
     assert settings.max_pixels == 50_000_000
@@ -68,3 +68,44 @@ def test_ids_sort_newest_first_and_carry_their_time() -> None:
     assert newer < older
     assert is_id(newer) and not is_id("../etc/passwd") and not is_id(newer.upper())
     assert created_at(older) == pytest.approx(1_700_000_000.0, abs=0.001)
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("webp", ("WEBP",)),
+        ("webp,avif", ("WEBP", "AVIF")),
+        ("AVIF, webp", ("AVIF", "WEBP")),
+        ("none", ()),
+        ("webp,webp", ("WEBP",)),
+    ],
+)
+def test_alternates_are_parsed_in_the_operator_s_order(raw: str, expected: tuple) -> None:
+    env = {**SERVICE_ENV, "IMGCLOUD_ALTERNATES": raw}
+    assert load("worker", env).alternates == expected
+
+
+def test_the_default_alternate_is_webp_and_an_unknown_one_is_named() -> None:
+    assert load("worker", SERVICE_ENV).alternates == ("WEBP",)
+    with pytest.raises(ConfigError, match="IMGCLOUD_ALTERNATES: jxl is not one of"):
+        load("worker", {**SERVICE_ENV, "IMGCLOUD_ALTERNATES": "webp,jxl"})
+
+
+def test_a_variant_s_mode_is_parsed_and_an_unknown_one_named() -> None:
+    assert parse_variants("t=100:entropy,m=500:fit,c=50:cover") == (
+        Variant("m", 500, "fit"),
+        Variant("t", 100, "entropy"),
+        Variant("c", 50, "cover"),
+    )
+    with pytest.raises(ConfigError, match="mode 'crop' is not one of fit, cover, entropy"):
+        parse_variants("thumb=160:crop")
+
+
+def test_widths_and_the_frame_limit_are_parsed_and_bad_ones_named() -> None:
+    assert load("backend", SERVICE_ENV).widths == (320, 480, 960, 1920)
+    assert load("backend", {**SERVICE_ENV, "IMGCLOUD_WIDTHS": "960, 320,960"}).widths == (320, 960)
+    assert load("backend", {**SERVICE_ENV, "IMGCLOUD_WIDTHS": "none"}).widths == ()
+    with pytest.raises(ConfigError, match="IMGCLOUD_WIDTHS: '0' is not a width from 1 to 10000"):
+        load("backend", {**SERVICE_ENV, "IMGCLOUD_WIDTHS": "320,0"})
+    with pytest.raises(ConfigError, match="IMGCLOUD_MAX_FRAMES='x' is not a whole number"):
+        load("worker", {**SERVICE_ENV, "IMGCLOUD_MAX_FRAMES": "x"})

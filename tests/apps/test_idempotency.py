@@ -20,7 +20,11 @@ from imgcloud import naming
 from imgcloud.bench import photo_like
 from imgcloud.idempotency import Record, record_key
 
-PARTS = {"original", "manifest.json", "thumb", "medium", "large"}
+PARTS = {
+    "original",
+    "manifest.json",
+    *(f"{name}{ext}" for name in ("thumb", "medium", "large") for ext in ("", ".webp")),
+}
 
 
 def fresh_key() -> str:

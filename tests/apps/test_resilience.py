@@ -33,7 +33,20 @@ def test_upload_while_s3_is_down_is_503(own_stack: Stack, api: httpx.Client) -> 
     try:
         answer = upload(api, samples.ACCEPTED["png"]())
         assert answer.status_code == 503
-        assert answer.json()["reason"] == "s3"
+        body = answer.json()
+        assert body["reason"] == "s3"
+        # What the user can act on; S3's address and the client library's words go
+        # to the log only, under the answer's request id.
+        assert (
+            body["error"]
+            == "the upload was not stored: the image store is not answering; try again"
+        )
+        request_id = answer.headers["x-request-id"]
+        assert body["request_id"] == request_id
+        logged = [
+            line for line in own_stack.backend.log.read_text().splitlines() if request_id in line
+        ]
+        assert logged and own_stack.minio.endpoint.split("//")[1] in logged[0], logged
     finally:
         own_stack.minio.start()
     eventually(lambda: ready(own_stack, "backend"), 30, "backend sees S3 again")

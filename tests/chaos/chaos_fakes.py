@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from chaos.history import VARIANT_BOXES, fit
+from chaos.history import VARIANTS, expected_size
 from chaos.journal import Event, History, Op, Sample
 
 T0 = 1_000.0
@@ -46,7 +46,7 @@ def readback(image: str, sha: str, size=(480, 360), t: float = 41.0, **kw: objec
         "sizes": {},
         "sha256": sha,
         "original": list(size),
-        "variants": {name: list(fit(*size, box)) for name, box in VARIANT_BOXES.items()},
+        "variants": {name: list(expected_size(v, *size)) for name, v in VARIANTS.items()},
         "error": None,
         **kw,
     }

@@ -134,6 +134,17 @@ def test_the_fault_takes_hold_at_the_victim_s_last_sign_of_life(injected, victim
     assert checkers.fault_in_place(history, fault_t, {"vm1"}) == pytest.approx(T0 + origin)
 
 
+def test_the_election_target_is_reported_not_asserted():
+    fig = checkers.figures(vip_failover_history(), VMS)
+    fig["consul_election_s"] = 3.1
+    expect = Expect(max_election_s=5.0, target_election_s=3.0)
+    verdicts = {v.check: v for v in checkers.verdicts(expect, fig, heal_problems=[])}
+    bound, target = verdicts["new Consul leader"], verdicts["new Consul leader target"]
+    assert (bound.ok, bound.asserted) == (True, True)
+    assert (target.ok, target.asserted, target.got) == (False, False, "3.10 s")
+    assert verdicts["new Nomad leader target"].ok  # 2.0 s
+
+
 def test_an_election_is_asserted_only_where_the_fault_hit_that_leader():
     """Killing the Consul leader's VM while Nomad's leader sits elsewhere elects no
     new Nomad leader: that is not a failure."""

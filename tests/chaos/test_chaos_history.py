@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import io
+
 import pytest
 from chaos_fakes import listing, readback, settle, upload
+from imgcloud.config import DEFAULT_VARIANTS, Variant, parse_variants
+from imgcloud.imaging import render
+from PIL import Image
 
 from chaos import checkers, history
 from chaos.journal import History
@@ -72,9 +77,11 @@ def test_a_json_sha256_other_than_the_bytes_sent_is_named():
     [
         ("img0", "thumb", [200, 150], "thumb 200x150 does not fit its 160 px box"),
         ("img0", "medium", [640, 480], "medium 640x480 is larger than the original 480x360"),
-        ("img1", "thumb", [160, 120], "thumb 160x120 is not portrait like the original 360x480"),
+        ("img1", "medium", [480, 360], "medium 480x360 is not portrait like the original 360x480"),
         ("img2", "medium", [640, 400], "medium 640x400 changes the aspect ratio of 800x600"),
-        ("img2", "thumb", [80, 60], "thumb 80x60 does not fill its box: want 160x120"),
+        ("img2", "medium", [320, 240], "medium 320x240 does not fill its box: want 640x480"),
+        ("img2", "thumb", [160, 120], "thumb 160x120 is not the square a cover variant is"),
+        ("img1", "thumb", [120, 120], "thumb 120x120 does not fill its box: want 160x160"),
         ("img0", "large", "does not decode: UnidentifiedImageError", "large: does not decode"),
         ("img0", "large", None, "large: missing"),
     ],
@@ -92,7 +99,30 @@ def test_a_wrong_variant_is_named(image, variant, dims, problem):
 
 
 def test_a_variant_off_by_rounding_is_right():
-    assert history.variant_problems("thumb", 160, [160, 119], [481, 360]) == []
+    fit_thumb = Variant("thumb", 160)
+    assert history.variant_problems(fit_thumb, [160, 119], [481, 360]) == []
+
+
+@pytest.mark.parametrize(
+    ("original", "want"),
+    [((480, 360), (160, 160)), ((360, 480), (160, 160)), ((100, 900), (100, 100))],
+)
+def test_a_square_variant_is_the_largest_square_up_to_its_box(original, want):
+    cover = Variant("thumb", 160, "cover")
+    assert history.expected_size(cover, *original) == want
+    assert history.variant_problems(cover, list(want), list(original)) == []
+
+
+@pytest.mark.parametrize("original", [(480, 360), (360, 480), (800, 600), (2000, 1500)])
+def test_what_the_service_renders_by_default_passes_the_checker(original):
+    """The checker and the service's own imaging agree on every default variant."""
+    data = io.BytesIO()
+    Image.new("RGB", original, (200, 90, 160)).save(data, "JPEG")
+    made = render(data.getvalue(), parse_variants(DEFAULT_VARIANTS), max_pixels=50_000_000)
+    assert {r.name for r in made} == set(history.VARIANTS)
+    for r in made:
+        dims = [r.width, r.height]
+        assert history.variant_problems(history.VARIANTS[r.name], dims, list(original)) == []
 
 
 def test_an_image_listed_twice_is_named():
@@ -135,7 +165,7 @@ def test_an_indeterminate_upload_stored_complete_is_fine():
     [
         ({"status": "pending"}, "late1: ends pending"),
         ({"status": "failed"}, "late1: ends failed"),
-        ({"variants": {"thumb": [160, 120]}}, "late1: medium: missing; large: missing"),
+        ({"variants": {"thumb": [160, 160]}}, "late1: large: missing; medium: missing"),
         ({"sha256": None, "original": "unreadable: 404"}, "late1: original unreadable: 404"),
     ],
 )

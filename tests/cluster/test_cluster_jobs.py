@@ -85,8 +85,12 @@ def test_job_runs_one_instance_per_vm_with_a_guarded_rolling_update(
         True,
     )
     assert update["MinHealthyTime"] > 0
-    checks = {c["Path"] for s in group["Services"] for c in s["Checks"]}
-    assert checks == {"/healthz", "/readyz"}
+    checks = {c["Path"]: c for s in group["Services"] for c in s["Checks"]}
+    assert set(checks) == {"/healthz", "/readyz"}
+    # A failing liveness check (a worker whose broker refuses its queues, or whose
+    # consumer died, answers /healthz 503) gets the task restarted; readiness never does.
+    assert checks["/healthz"]["CheckRestart"]["Limit"] == 3
+    assert not (checks["/readyz"].get("CheckRestart") or {}).get("Limit")
     assert {s["Provider"] for s in group["Services"]} == {"consul"}
     assert group["RestartPolicy"]["Attempts"] > 0
     assert group["ReschedulePolicy"]["Unlimited"] is True

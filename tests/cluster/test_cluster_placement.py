@@ -57,3 +57,30 @@ def test_floating_ip_is_on_exactly_one_vm(vms: dict[str, Any], vip: str) -> None
     addresses = {name: host.check_output("ip -o -4 addr show") for name, host in vms.items()}
     holders = [name for name, text in addresses.items() if f" {vip}/" in text]
     assert len(holders) == 1, f"{vip} is on {holders or 'no VM'}"
+
+
+def _witness_status(vm: Any) -> dict[str, str]:
+    text = vm.file("/run/imgcloud-witness").content_string
+    return dict(line.split("=", 1) for line in text.splitlines() if "=" in line)
+
+
+def test_vm_witness_passes_on_a_fresh_consul_leader(vm: Any) -> None:
+    """The VIP check reads Consul's leader from the witness instead of a curl per
+    second (its TLS handshake was most of the floating IP's CPU): the witness must
+    be fresh, have asked its agent, and name a leader, on every VM."""
+    status = _witness_status(vm)
+    age = int(vm.check_output("date +%s")) - int(status["WITNESS_AT"])
+    assert age <= 3, f"the witness's status is {age} s old"
+    assert status["WITNESS_CONSUL"] == "yes", status
+    assert status["WITNESS_LEADER"].strip("'\"").endswith(":8300"), status
+
+
+def test_vm_vip_check_passes_without_starting_curl(vm: Any) -> None:
+    # bash -x traces every command the check runs (its own level only: the peer
+    # probes run in `timeout bash -c`).
+    result = vm.run("bash -x /etc/keepalived/check_vip.sh")
+    assert result.rc == 0, result.stderr
+    commands = [line.lstrip("+ ") for line in result.stderr.splitlines() if line.startswith("+")]
+    assert commands, "bash -x traced nothing"
+    forks = [c for c in commands if c.split(" ", 1)[0] in ("curl", "date", "stat", "cat")]
+    assert not forks, f"the check started {forks}"

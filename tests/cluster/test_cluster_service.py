@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import httpx
 import pytest
 
@@ -49,3 +51,21 @@ def test_unknown_image_is_a_clear_404(http: httpx.Client) -> None:
     response = http.get("/api/images/does-not-exist")
     assert response.status_code == 404
     assert "error" in response.json()
+
+
+def test_every_request_gets_haproxys_own_id_whatever_the_client_sent(http: httpx.Client) -> None:
+    # HAProxy names each request (unique-id-format) and replaces a client's
+    # X-Request-Id: the id in an error body is one the operator can find in the
+    # service's log, and no client can make two requests share one.
+    ids = []
+    for path in ("/api/images/does-not-exist", "/api/images/does-not-exist", "/healthz", "/"):
+        response = http.get(path, headers={"X-Request-Id": "client-chosen-id"})
+        request_id = response.headers["x-request-id"]
+        assert request_id != "client-chosen-id"
+        assert re.fullmatch(
+            r"[0-9A-F]{8}:[0-9A-F]{4}_[0-9A-F]{8}:[0-9A-F]{4}_[0-9A-F]+_[0-9A-F]+", request_id
+        ), request_id
+        if response.status_code == 404:
+            assert response.json()["request_id"] == request_id
+        ids.append(request_id)
+    assert len(set(ids)) == len(ids), ids

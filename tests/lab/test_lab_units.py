@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from lab import engine, images, state, summary, toxiproxy
+from lab import engine, hostkeys, images, state, summary, toxiproxy
 from lab.engine import LabError
 from lab.inventory import inventory, proxy_args, ssh_config, status
 from lab.machines import Payload, provider
@@ -66,13 +66,17 @@ def test_the_lab_name_comes_from_the_environment_else_the_default(
     assert lab_name(None) == "other"
 
 
-def test_the_proxy_command_is_the_contracts(tmp_path: Path) -> None:
-    key = tmp_path / "id_ed25519"
+def test_the_proxy_command_is_the_contracts_and_checks_the_pinned_keys(tmp_path: Path) -> None:
+    key, known = tmp_path / "id_ed25519", tmp_path / "known_hosts"
+    check = f"-o StrictHostKeyChecking=yes -o UserKnownHostsFile={known}"
     assert proxy_args(_state(tmp_path)) == (
-        f'-o ProxyCommand="ssh -i {key} -o StrictHostKeyChecking=no '
-        '-o UserKnownHostsFile=/dev/null -W %h:%p -p 22 debian@10.210.7.2" '
-        "-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null"
+        f'-o ProxyCommand="ssh -i {key} {check} -W %h:%p -p 22 debian@10.210.7.2" {check}'
     )
+
+
+def test_known_hosts_lists_every_key_of_every_address() -> None:
+    text = hostkeys.known_hosts({"10.0.0.2": ["ssh-ed25519 AAAA1", "ecdsa-sha2-nistp256 BBBB"]})
+    assert text == "10.0.0.2 ssh-ed25519 AAAA1\n10.0.0.2 ecdsa-sha2-nistp256 BBBB\n"
 
 
 def test_inventory_has_a_host_per_vm_and_the_bastion_without_proxy(tmp_path: Path) -> None:
@@ -88,12 +92,14 @@ def test_inventory_has_a_host_per_vm_and_the_bastion_without_proxy(tmp_path: Pat
     }
     bastion = inv["children"]["bastion"]["hosts"]["bastion1"]
     assert "ProxyCommand" not in bastion["ansible_ssh_common_args"]
+    assert "StrictHostKeyChecking=yes" in bastion["ansible_ssh_common_args"]
     assert inv["vars"]["consul_binary_src"] == "/bin/consul"
 
 
 def test_ssh_config_jumps_through_the_bastion(tmp_path: Path) -> None:
     text = ssh_config(_state(tmp_path, vms=1))
     assert "Host vm1\n  HostName 10.210.7.11\n  ProxyJump bastion" in text
+    assert f"StrictHostKeyChecking yes\n  UserKnownHostsFile {tmp_path}/known_hosts" in text
 
 
 def test_payload_files_keep_their_owner_and_mode() -> None:

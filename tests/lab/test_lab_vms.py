@@ -4,11 +4,13 @@ containers in its own Docker engine."""
 from __future__ import annotations
 
 import ipaddress
+import shlex
 import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from labtools import docker, port_refused, ssh
 
 pytestmark = pytest.mark.lab
@@ -25,22 +27,46 @@ def test_ssh_through_the_bastion_reaches_the_vm(ssh_config: Path, vm: str) -> No
     assert result.stdout.split() == [vm, "0"]
 
 
-def test_inventory_proxy_command_reaches_the_vm(
-    lab: dict[str, Any], node_by_name: dict[str, dict[str, str]], vm: str
-) -> None:
-    """The exact ssh arguments Ansible gets from the inventory work."""
-    bastion = lab["bastion"]
-    proxy = (
-        f"ssh -i {bastion['key']} -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null"
-        f" -W %h:%p -p {bastion['port']} {bastion['user']}@{bastion['host']}"
-    )
-    result = subprocess.run(
-        ["ssh", "-o", f"ProxyCommand={proxy}", "-o", "StrictHostKeyChecking=no",
-         "-o", "UserKnownHostsFile=/dev/null", "-o", "BatchMode=yes", "-i", bastion["key"],
-         f"debian@{node_by_name[vm]['address']}", "hostname"],
+def _inventory_ssh(
+    lab: dict[str, Any], vm: str, known_hosts: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    """`hostname` on `vm` with the exact ssh arguments Ansible gets from the inventory
+    (their known_hosts file swapped for `known_hosts` when given)."""
+    inventory = yaml.safe_load(Path(lab["inventory"]).read_text())["all"]
+    args = inventory["vars"]["ansible_ssh_common_args"]
+    if known_hosts is not None:
+        args = args.replace(lab["known_hosts"], known_hosts)
+    address = inventory["children"]["cluster"]["hosts"][vm]["ansible_host"]
+    return subprocess.run(
+        ["ssh", *shlex.split(args), "-o", "BatchMode=yes", "-i", lab["bastion"]["key"],
+         f"debian@{address}", "hostname"],
         capture_output=True, text=True, timeout=60, check=False,
     )  # fmt: skip
+
+
+def test_inventory_proxy_command_reaches_the_vm(lab: dict[str, Any], vm: str) -> None:
+    result = _inventory_ssh(lab, vm)
     assert result.stdout.strip() == vm, result.stderr
+
+
+def test_a_vm_whose_host_key_is_not_the_pinned_one_is_refused(
+    lab: dict[str, Any], node_by_name: dict[str, dict[str, str]], vm: str, tmp_path: Path
+) -> None:
+    # The lab's known_hosts with this VM's keys swapped for a stranger's: what an
+    # impostor on the VM's address would show. ssh must refuse before logging in.
+    subprocess.run(
+        ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(tmp_path / "stranger")],
+        check=True,
+    )
+    stranger = " ".join((tmp_path / "stranger.pub").read_text().split()[:2])
+    address = node_by_name[vm]["address"]
+    pinned = Path(lab["known_hosts"]).read_text().splitlines()
+    assert any(line.startswith(f"{address} ") for line in pinned), pinned
+    swapped = [line for line in pinned if not line.startswith(f"{address} ")]
+    (tmp_path / "known_hosts").write_text("\n".join([*swapped, f"{address} {stranger}"]) + "\n")
+    result = _inventory_ssh(lab, vm, str(tmp_path / "known_hosts"))
+    assert result.returncode == 255 and result.stdout == "", result.stdout
+    assert "Host key verification failed" in result.stderr, result.stderr
 
 
 def _direct_ssh(lab: dict[str, Any], address: str) -> subprocess.CompletedProcess[str]:

@@ -21,7 +21,6 @@ import csv
 import os
 import random
 import time
-import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,7 +37,7 @@ FLOWS_CSV = os.environ.get("IMGCLOUD_LOAD_FLOWS_CSV", "openloop_flows.csv")
 QUEUE_CSV = os.environ.get("IMGCLOUD_LOAD_QUEUE_CSV", "openloop_queue.csv")
 # Status polls: often enough to time a ~1 s flow, few enough that followers at the top
 # rate stay well below HAProxy's per-client limit (100 requests/s from this host).
-POLL_FIRST, POLL_MAX = 0.2, 0.6
+POLL_FIRST, POLL_MAX = 0.2, float(os.environ.get("IMGCLOUD_LOAD_POLL_MAX_S", "0.6"))
 
 
 @dataclass
@@ -81,9 +80,19 @@ RUN = Run()
 _flows: Any = None
 
 
-def _record_flow(step: int, sent_at: float, outcome: str, ms: float | None, why: str) -> None:
+def _record_flow(
+    step: int, sent_at: float, outcome: str, ms: float | None, why: str, image_id: str = ""
+) -> None:
     _flows.writerow(
-        [step, RATES[step], f"{sent_at:.3f}", outcome, "" if ms is None else f"{ms:.1f}", why[:200]]
+        [
+            step,
+            RATES[step],
+            f"{sent_at:.3f}",
+            outcome,
+            "" if ms is None else f"{ms:.1f}",
+            why[:200],
+            image_id,  # the bench deletes what the run uploaded once it has measured
+        ]
     )
 
 
@@ -95,7 +104,9 @@ def _start(environment: Any, **_: Any) -> None:
             closed.photos(label)  # generated before the clock starts
     handle = open(FLOWS_CSV, "w", newline="")  # noqa: SIM115 - open for the whole run
     _flows = csv.writer(handle, lineterminator="\n")
-    _flows.writerow(["step", "rate", "sent_at_s", "outcome", "upload_to_done_ms", "why"])
+    _flows.writerow(
+        ["step", "rate", "sent_at_s", "outcome", "upload_to_done_ms", "why", "image_id"]
+    )
     RUN.started = time.monotonic()
     RUN.next_at = 0.0
     gevent.spawn(_sample_queue, handle)
@@ -166,7 +177,7 @@ class OpenLoopUploader(HttpUser):
         started = time.perf_counter()
         RUN.sent += 1
         try:
-            image_id = self._post(photo)
+            image_id = closed.Uploader.upload(self, photo)  # type: ignore[arg-type]
         except closed.FlowFailed as error:
             RUN.failed += 1
             closed.fire_flow(self, started, error)
@@ -174,21 +185,6 @@ class OpenLoopUploader(HttpUser):
             return
         RUN.acked += 1
         gevent.spawn(self._follow, image_id, step, sent_at, started)
-
-    def _post(self, photo: Any) -> str:
-        with self.client.post(
-            "/api/images",
-            files={"file": (photo.filename, photo.data, "image/jpeg")},
-            headers={"Idempotency-Key": str(uuid.uuid4())},
-            name=f"/api/images [{photo.label}]",
-            catch_response=True,
-        ) as response:
-            body = closed._json(response)
-            if response.status_code == 202 and isinstance(body, dict) and "id" in body:
-                return str(body["id"])
-            reason = f"upload: expected 202, got {closed._got(response)}{closed._error(response)}"
-            response.failure(reason)
-        raise closed.FlowFailed(reason)
 
     def _follow(self, image_id: str, step: int, sent_at: float, started: float) -> None:
         """Poll the image until `done` (or failed, or the timeout): one flow."""
@@ -206,9 +202,9 @@ class OpenLoopUploader(HttpUser):
         except closed.FlowFailed as error:
             RUN.failed += 1
             closed.fire_flow(self, started, error)
-            _record_flow(step, sent_at, "failed", None, str(error))
+            _record_flow(step, sent_at, "failed", None, str(error), image_id)
             return
         ms = (time.perf_counter() - started) * 1000
         RUN.done += 1
         closed.fire_flow(self, started, None)
-        _record_flow(step, sent_at, "done", ms, "")
+        _record_flow(step, sent_at, "done", ms, "", image_id)

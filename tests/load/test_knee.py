@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from loadbench import knee
+from loadbench import context, knee, workers
 from loadbench.knee import Flow, QueueRow
 
 STEP_S = 20.0
@@ -113,3 +113,63 @@ def test_the_csv_files_the_locustfile_writes_read_back(tmp_path: Path) -> None:
     assert read[0] == Flow(0, 2.0, 0.1, True, 812.5, "")
     assert not read[1].done and read[1].why.endswith("429")
     assert knee.read_queue(queue) == [QueueRow(0.0, 0, 0, 100.0), QueueRow(1.0, -1, 0, 101.0)]
+
+
+def test_resized_per_s_counts_what_finished_inside_the_window() -> None:
+    flows = [
+        Flow(0, 4, 1.0, True, 500.0, ""),  # done at 1.5: before the window
+        Flow(0, 4, 9.0, True, 2000.0, ""),  # done at 11.0: inside
+        Flow(0, 4, 10.0, True, 4000.0, ""),  # done at 14.0: inside
+        Flow(0, 4, 12.0, False, None, "upload: expected 202, got 503"),  # never done
+        Flow(0, 4, 18.0, True, 3000.0, ""),  # done at 21.0: after
+    ]
+    assert knee.resized_per_s(flows, 10.0, 20.0) == 0.2
+
+
+def test_latency_is_judged_at_the_highest_sustained_step_at_80_percent_of_the_knee() -> None:
+    found = []
+    for index, (rate, ms) in enumerate([(2, 700.0), (4, 2500.0), (5, 900.0)]):
+        flows, queue = steady(index, rate)
+        flows = [Flow(f.step, f.rate, f.sent_at_s, True, ms, "") for f in flows]
+        found += knee.steps([2, 4, 5], STEP_S, flows, queue)[index : index + 1]
+    latency = knee.latency_below_knee(found, found[-1])
+    assert latency["at_rate"] == 4  # 4 <= 0.8 x 5
+    assert latency["p95_ms"] == 2500.0 and latency["met"] is False
+
+
+def test_no_step_below_80_percent_of_the_knee_is_not_a_met_goal() -> None:
+    flows, queue = steady(0, 4)
+    found = knee.steps([4], STEP_S, flows, queue)
+    latency = knee.latency_below_knee(found, found[0])
+    assert latency["met"] is False and "add a lower rate" in str(latency["why"])
+
+
+def test_a_host_busy_outside_the_lab_is_named_busy() -> None:
+    # 2 cores, 60 % busy while the lab and the bench idled at 0.6 cores (30 %): 30 % foreign.
+    state = context.host_state(60.0, 0.6, 2, [])
+    assert state["quiet"] is False and state["foreign_percent"] == 30.0
+    assert "busy host" in str(state["warning"])
+
+
+def test_another_lab_makes_the_host_busy_however_idle() -> None:
+    state = context.host_state(31.0, 0.6, 2, ["lab2"])
+    assert state["quiet"] is False and "other labs run on this host: lab2" in str(state["warning"])
+
+
+def test_a_host_running_only_the_lab_is_quiet() -> None:
+    state = context.host_state(34.0, 0.6, 2, [])
+    assert state["quiet"] is True and "warning" not in state
+
+
+def test_resized_between_reads_the_workers_done_counts_around_the_window() -> None:
+    samples = [
+        (100.0, {"a": 10.0, "b": 5.0}),
+        (110.0, {"a": 20.0, "b": 15.0}),  # nearest to the window's start
+        (130.0, {"a": 50.0, "b": 25.0, "c": 99.0}),  # its end; c appeared: not counted
+    ]
+    assert workers.resized_between(samples, 111.0, 129.0) == 2.0  # (30 + 10) / 20 s
+
+
+def test_resized_between_without_samples_around_the_window_says_so() -> None:
+    assert workers.resized_between([(100.0, {"a": 1.0})], 90.0, 120.0) is None
+    assert workers.resized_between([(100.0, {"a": 1.0}), (101.0, {"b": 2.0})], 99, 102) is None

@@ -6,10 +6,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from PIL import Image
 
-from loadbench import openloop
+from loadbench import knee, openloop
 from loadbench.target import Target
 
 RATES = (1.0, 2.0)  # far below the lab's knee: both must hold on a busy CI host
@@ -46,3 +47,22 @@ def test_the_plot_and_the_csvs_are_written(openloop_summary: dict[str, Any]) -> 
         assert Path(files[key]).stat().st_size > 0, key
     with Image.open(files["plot_png"]) as image:
         assert image.format == "PNG" and image.width > 100
+
+
+def test_the_run_deletes_what_it_uploaded_and_says_how_quiet_the_host_was(
+    openloop_summary: dict[str, Any], load_target: Target
+) -> None:
+    sent = sum(step["sent"] for step in openloop_summary["steps"])
+    assert openloop_summary["cleanup"] == {"uploaded": sent, "not_deleted": 0}
+    flows = knee.read_flows(Path(openloop_summary["files"]["flows_csv"]))
+    ids = [flow.image_id for flow in flows if flow.image_id]
+    assert len(ids) == sent
+    still_there = [
+        image_id
+        for image_id in ids
+        if httpx.get(f"{load_target.url.rstrip('/')}/api/images/{image_id}").status_code != 404
+    ]
+    assert not still_there, f"{len(still_there)} of {len(ids)} uploads left in the lab"
+    host = openloop_summary["host_state_before_run"]
+    assert isinstance(host["quiet"], bool) and host["host_busy_percent"] is not None
+    assert host["quiet"] or "busy host" in host["warning"]

@@ -15,6 +15,7 @@ import re
 import shlex
 import socket
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +24,7 @@ from typing import Any
 import httpx
 import pytest
 import yaml
+from chunked import MB, stream_upload
 
 from deploy import ROOT
 from deploy.ansible import group_hosts, inventory_list
@@ -228,6 +230,22 @@ def test_a_declared_body_above_the_limit_gets_413_before_it_is_sent(
     assert status.split()[1] == b"413", answer[:300]
     assert b"content-type: application/json" in headers.lower()
     assert json.loads(body)["error"]
+
+
+def test_a_chunked_upload_past_the_limit_gets_413_while_it_streams(
+    vip: str, client: httpx.Client, limits: Limits
+) -> None:
+    # No Content-Length, so HAProxy passes it on; the backend counts the bytes as they
+    # arrive and answers while the client is still sending. Nothing is stored.
+    name = f"chunked-{uuid.uuid4().hex[:12]}.jpg"
+    total = 60 * MB
+    huge = b"\xff\xd8\xff\xe0" + bytes(total - 4)
+    status, body, sent = stream_upload(f"http://{vip}:80", huge, limits.body, name)
+    assert (status, body.get("reason")) == (413, "too_large"), body
+    assert sent < total, f"the answer came only after all {sent / MB:.0f} MB were sent"
+    assert body["request_id"]
+    listed = client.get("/api/images", params={"limit": 100}).json()["images"]
+    assert name not in {image["filename"] for image in listed}
 
 
 def test_a_normal_upload_is_still_accepted(client: httpx.Client) -> None:

@@ -16,10 +16,17 @@ alive, whose peers' heartbeats stopped, has 1 of 1 and keeps serving. When S3
 cannot be reached the answer says so, and the check falls back to a majority of
 all servers (Raft's own rule).
 
+It also asks the local Consul agent for its Raft leader every period, over one
+kept-alive HTTPS connection: the check runs every second, and a curl with a TLS
+handshake each time was most of the CPU the floating IP cost (measured in the lab:
+the check's processes 43 ms of CPU a second per VM before, docs/load.md).
+
 Writes `status_file` every period as shell assignments the check sources:
-WITNESS_S3=yes|no, WITNESS_LIVING=<how many alive>, WITNESS_ALIVE="<names>".
-Standard library only (the VMs have python3 for Ansible); S3 requests are signed
-with AWS Signature Version 4.
+WITNESS_AT=<unix time written>, WITNESS_S3=yes|no, WITNESS_LIVING=<how many alive>,
+WITNESS_ALIVE="<names>", WITNESS_CONSUL=yes|no|unknown (the agent answered, did
+not, or was not asked lately) and WITNESS_LEADER=<its answer>. Standard library
+only (the VMs have python3 for Ansible); S3 requests are signed with AWS Signature
+Version 4.
 """
 
 from __future__ import annotations
@@ -27,9 +34,11 @@ from __future__ import annotations
 import datetime
 import hashlib
 import hmac
+import http.client
 import json
 import os
 import socket
+import ssl
 import sys
 import threading
 import time
@@ -98,13 +107,65 @@ class S3:
         return headers.get("ETag", "")
 
 
-def write_status(path: str, s3_ok: bool, alive: list[str]) -> None:
+class ConsulLeader:
+    """The local agent's answer to /v1/status/leader, asked in a thread of its own so
+    a hanging agent never holds up the heartbeats."""
+
+    FRESH_S = 2.0  # an answer older than this is not passed on: the check asks itself
+    TIMEOUT_S = 0.5  # as the check's own curl
+
+    def __init__(self, url: str, cafile: str) -> None:
+        parts = urllib.parse.urlsplit(url)
+        self.host, self.port, self.path = parts.hostname or "127.0.0.1", parts.port, parts.path
+        self.context = ssl.create_default_context(cafile=cafile)
+        self.connection: http.client.HTTPSConnection | None = None
+        self.lock = threading.Lock()
+        self.answered: bool | None = None  # None: not asked yet
+        self.leader, self.at = "", 0.0
+
+    def ask(self) -> tuple[bool, str]:
+        if self.connection is None:
+            self.connection = http.client.HTTPSConnection(
+                self.host, self.port, timeout=self.TIMEOUT_S, context=self.context
+            )
+        try:
+            self.connection.request("GET", self.path)
+            answer = self.connection.getresponse()
+            body = answer.read(200).decode(errors="replace")
+        except (OSError, http.client.HTTPException):
+            self.connection.close()
+            self.connection = None  # a new connection next time
+            return False, ""
+        return answer.status == 200, body.strip() if answer.status == 200 else ""
+
+    def watch(self, period: float) -> None:
+        while True:
+            began = time.monotonic()
+            answered, leader = self.ask()
+            with self.lock:
+                self.answered, self.leader, self.at = answered, leader, time.monotonic()
+            time.sleep(max(0.0, period - (time.monotonic() - began)))
+
+    def shell(self) -> str:
+        """WITNESS_CONSUL and WITNESS_LEADER for the status file."""
+        with self.lock:
+            answered, leader, at = self.answered, self.leader, self.at
+        if answered is None or time.monotonic() - at > self.FRESH_S:
+            return "WITNESS_CONSUL=unknown\nWITNESS_LEADER=''\n"
+        # Only what a leader's address is made of: the check sources this file.
+        safe = "".join(c for c in leader if c.isalnum() or c in '.:[]"-')
+        return f"WITNESS_CONSUL={'yes' if answered else 'no'}\nWITNESS_LEADER='{safe}'\n"
+
+
+def write_status(path: str, s3_ok: bool, alive: list[str], consul: ConsulLeader | None) -> None:
     tmp = f"{path}.tmp"
     with open(tmp, "w") as out:
         out.write(
+            f"WITNESS_AT={int(time.time())}\n"
             f"WITNESS_S3={'yes' if s3_ok else 'no'}\n"
             f"WITNESS_LIVING={len(alive)}\n"
             f'WITNESS_ALIVE="{" ".join(sorted(alive))}"\n'
+            + (consul.shell() if consul else "WITNESS_CONSUL=unknown\nWITNESS_LEADER=''\n")
         )
     os.replace(tmp, path)
 
@@ -133,6 +194,10 @@ def main(config_path: str) -> None:
     )  # fmt: skip
     me, peers = config["name"], list(config["peers"])
     prefix, period = config.get("prefix", "witness/"), float(config.get("period", 1.0))
+    consul = None
+    if config.get("consul_leader_url"):
+        consul = ConsulLeader(config["consul_leader_url"], config["consul_ca"])
+        threading.Thread(target=consul.watch, args=(period,), daemon=True).start()
     stale_after = float(config.get("stale_after", 3.5))
     started = time.monotonic()
     seen: dict[str, str | None] = dict.fromkeys(peers)
@@ -152,7 +217,7 @@ def main(config_path: str) -> None:
             s3_ok = False
         now = time.monotonic()
         alive = [me, *(p for p in peers if now - changed[p] < stale_after)]
-        write_status(config["status_file"], s3_ok, alive)
+        write_status(config["status_file"], s3_ok, alive, consul)
         time.sleep(max(0.0, period - (time.monotonic() - began)))
 
 
