@@ -98,6 +98,20 @@ class NomadClient:
             f"GET allocation {alloc_id}", lambda n: n.allocation.get_allocation(alloc_id)
         )
 
+    def raft_servers(self) -> list[dict[str, Any]]:
+        """The Raft peers (ID, Address, Node, Leader, Voter); a management token's call."""
+        found = self._ask("GET Raft configuration", lambda n: n.operator.get_configuration())
+        return list(found.get("Servers") or [])
+
+    def transfer_leadership(self, server_id: str) -> None:
+        """Hand Raft leadership to the server `server_id` (management token)."""
+        self._ask(
+            f"transfer Nomad leadership to {server_id}",
+            lambda n: n.operator.request(
+                "raft", "transfer-leadership", method="put", params={"id": server_id}
+            ),
+        )
+
     def scale(self, job_id: str, group: str, count: int, message: str) -> None:
         body = {"Count": count, "Target": {"Group": group}, "Message": message}
         self._ask(

@@ -16,6 +16,8 @@ _RECAP = re.compile(
     r"unreachable=(?P<unreachable>\d+)\s+failed=(?P<failed>\d+)",
     re.MULTILINE,
 )
+_TASK = re.compile(r"^TASK \[(?P<task>.*)\]", re.MULTILINE)
+_CHANGED = re.compile(r"^changed: \[(?P<host>[^\]]+)\]", re.MULTILINE)
 
 
 @dataclass(frozen=True)
@@ -30,6 +32,16 @@ class PlaybookResult:
             m["host"]: {k: int(m[k]) for k in ("ok", "changed", "unreachable", "failed")}
             for m in _RECAP.finditer(self.output)
         }
+
+    def changed_tasks(self) -> list[str]:
+        """ "host: task" for every task that reported `changed`, in the order they ran:
+        what a failed idempotence check names, wherever it is in a long output."""
+        tasks = [(m.start(), m["task"]) for m in _TASK.finditer(self.output)]
+        named = []
+        for change in _CHANGED.finditer(self.output):
+            before = [task for start, task in tasks if start < change.start()]
+            named.append(f"{change['host']}: {before[-1] if before else '?'}")
+        return named
 
 
 def run_playbook(inventory: Path, playbook: str, *args: str) -> PlaybookResult:

@@ -16,4 +16,8 @@ def test_deploying_again_changes_nothing(inventory: Path, cluster_names: list[st
     recap = result.recap()
     changed = {host: counts["changed"] for host, counts in recap.items() if counts["changed"]}
     assert set(cluster_names) <= set(recap), result.output[-2000:]
-    assert changed == {}, f"a second run changed something: {changed}\n{result.output[-4000:]}"
+    assert changed == {}, (
+        f"a second run changed something: {changed}\n"
+        + "\n".join(result.changed_tasks())
+        + f"\n{result.output[-2000:]}"
+    )
