@@ -8,8 +8,8 @@ says why instead; the service keeps running meanwhile.
 The VM stopped is made Nomad's leader first, the worst case: a newly elected leader
 gives every client `failover_heartbeat_ttl` to heartbeat before it calls one down
 (Nomad's default 5 min kept the old leader's allocations `running` that long; the
-role sets 30 s: `unknown` after 30-40 s, 33 s measured), so the test gives Nomad 120 s to notice, not
-the 300 s the default would need.
+role sets 30 s: `unknown` after 30-40 s, 33 s measured), so the test gives Nomad
+120 s to notice, not the 300 s the default would need.
 
 The test reads the allocations from the controller, through python-nomad
 (deploy.nomad_client), at the private address of the VMs it spares: the lab's VMs
