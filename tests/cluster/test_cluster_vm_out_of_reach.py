@@ -61,6 +61,11 @@ def stopped_vm(cluster_names: list[str]) -> str:
     return cluster_names[-1]
 
 
+def _addresses(hostvars: dict[str, dict[str, Any]], names: list[str]) -> list[str]:
+    """Nomad's HTTPS API on each VM named, at its private address."""
+    return [f"https://{hostvars[name]['ansible_host']}:{NOMAD_HTTP_PORT}" for name in names]
+
+
 @pytest.fixture
 def nomad(
     hostvars: dict[str, dict[str, Any]],
@@ -69,12 +74,10 @@ def nomad(
     stopped_vm: str,
 ) -> NomadClient:
     """Nomad's API on the VMs the test spares, asked from the controller."""
-    addresses = [
-        f"https://{hostvars[name]['ansible_host']}:{NOMAD_HTTP_PORT}"
-        for name in cluster_names
-        if name != stopped_vm
-    ]
-    return NomadClient(addresses, credentials.nomad_deploy_token, credentials.ca_file)
+    spared = [name for name in cluster_names if name != stopped_vm]
+    return NomadClient(
+        _addresses(hostvars, spared), credentials.nomad_deploy_token, credentials.ca_file
+    )
 
 
 @pytest.fixture
@@ -82,10 +85,9 @@ def nomad_operator(
     hostvars: dict[str, dict[str, Any]], cluster_names: list[str], credentials: Credentials
 ) -> NomadClient:
     """Nomad's API on every VM with the management token: Raft's configuration."""
-    addresses = [
-        f"https://{hostvars[name]['ansible_host']}:{NOMAD_HTTP_PORT}" for name in cluster_names
-    ]
-    return NomadClient(addresses, credentials.nomad_token, credentials.ca_file)
+    return NomadClient(
+        _addresses(hostvars, cluster_names), credentials.nomad_token, credentials.ca_file
+    )
 
 
 def _leader_id(operator: NomadClient) -> str:
