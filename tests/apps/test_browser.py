@@ -264,6 +264,30 @@ def test_a_lost_answer_is_sent_again_with_the_same_key_and_stores_one_image(
     assert [image["filename"] for image in images].count(photo.name) == 1
 
 
+
+def test_a_file_chosen_while_the_settings_are_on_their_way_is_uploaded(
+    browser: Browser, stack: Stack, tmp_path: Path
+) -> None:
+    """The page's settings (config.json) held back until the upload has been answered:
+    the file input works from the first moment the page is loaded, not from when its
+    first request comes back (a slow node behind the floating IP)."""
+    context = browser.new_context(base_url=stack.frontend.url)
+    page = context.new_page()
+    held: list[Route] = []
+    page.route("**/config.json", lambda route: held.append(route))
+    page.goto("/")
+    photo = tmp_path / "chosen-early.jpg"
+    photo.write_bytes(photo_like(800, 600, seed=21))
+    with page.expect_response(
+        lambda r: r.url.endswith("/api/images") and r.request.method == "POST", timeout=WAIT_MS
+    ) as upload:
+        page.get_by_test_id("file-input").set_input_files(str(photo))
+    assert upload.value.status == 202
+    assert len(held) == 1, "the settings request was not held back"
+    held[0].continue_()
+    thumbnail_shows(page, photo.name)
+    context.close()
+
 # Code the policy must stop, each as the page would meet it if someone slipped it in.
 BLOCKED = {
     "inline-script": """() => {

@@ -60,15 +60,11 @@ function wireDropZone(zone, input, onFiles) {
   window.addEventListener("drop", (event) => event.preventDefault());
 }
 
+// Everything that takes a file is wired before anything is fetched: a file chosen while
+// the settings or the gallery are still on their way (a slow node, a moving floating IP)
+// is uploaded, not dropped with no handler to see it.
 async function start() {
   showNode();
-  let config = { max_upload_bytes: 0 };
-  try {
-    config = await pageConfig();
-    $("limit").textContent = bytes(config.max_upload_bytes);
-  } catch {
-    // The server checks the limit anyway; the page only shows it.
-  }
   const detail = new Detail({ onDeleted: (id) => gallery.remove(id) });
   const gallery = new Gallery($("gallery"), {
     onOpen: (id) => detail.open(id),
@@ -78,13 +74,23 @@ async function start() {
     error: $("load-error"),
   });
   const uploads = new Uploads($("uploads"), {
-    maxBytes: config.max_upload_bytes,
+    maxBytes: 0, // unknown until the settings arrive; the server checks the limit anyway
     onAccepted: (id) => gallery.track(id),
   });
   wireDropZone($("drop"), $("file-input"), (files) => uploads.add(files));
-  await gallery.refresh();
   const match = location.hash.match(/^#\/images\/([0-9a-f]+)$/);
   if (match) detail.open(match[1]);
+  await Promise.all([gallery.refresh(), showLimit(uploads)]);
+}
+
+async function showLimit(uploads) {
+  try {
+    const config = await pageConfig();
+    uploads.maxBytes = config.max_upload_bytes;
+    $("limit").textContent = bytes(config.max_upload_bytes);
+  } catch {
+    // The page only shows the limit and checks it early; the server enforces it.
+  }
 }
 
 start();

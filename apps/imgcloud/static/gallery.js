@@ -139,17 +139,25 @@ export class Gallery {
     }
   }
 
+  // One round at a time: on a slow server, rounds started every POLL_MS would queue
+  // behind each other in the browser's six connections per host, and an upload behind them.
   async pollPending() {
+    if (this.polling) return;
+    this.polling = true;
     const pending = [...this.cards.values()].filter((c) => c.status === "pending").slice(0, 12);
-    await Promise.all(
-      pending.map(async ({ image }) => {
-        try {
-          this.upsert(await getImage(image.id));
-        } catch (error) {
-          if (error.status === 404) this.remove(image.id);
-        }
-      }),
-    );
+    try {
+      await Promise.all(
+        pending.map(async ({ image }) => {
+          try {
+            this.upsert(await getImage(image.id));
+          } catch (error) {
+            if (error.status === 404) this.remove(image.id);
+          }
+        }),
+      );
+    } finally {
+      this.polling = false;
+    }
   }
 
   updateCounts() {
