@@ -264,7 +264,6 @@ def test_a_lost_answer_is_sent_again_with_the_same_key_and_stores_one_image(
     assert [image["filename"] for image in images].count(photo.name) == 1
 
 
-
 def test_a_file_chosen_while_the_settings_are_on_their_way_is_uploaded(
     browser: Browser, stack: Stack, tmp_path: Path
 ) -> None:
@@ -287,6 +286,7 @@ def test_a_file_chosen_while_the_settings_are_on_their_way_is_uploaded(
     held[0].continue_()
     thumbnail_shows(page, photo.name)
     context.close()
+
 
 # Code the policy must stop, each as the page would meet it if someone slipped it in.
 BLOCKED = {
