@@ -44,13 +44,48 @@ def fetch(url, timeout, headers=None):
     except Exception:
         return None
 
+import struct
+
 def holds(vip):
+    # The address on an interface other than lo: what this VM announces and
+    # answers ARP for. A VM draining the address after letting go keeps it as a
+    # local route on lo only (roles/keepalived, notify_vip.sh): it serves what
+    # was in flight but holds nothing. Asked of the kernel by rtnetlink
+    # (RTM_GETADDR, a dump of every IPv4 address); /proc/net/fib_trie cannot
+    # tell the two apart.
     try:
-        lines = open("/proc/net/fib_trie").read().splitlines()
+        wanted, lo = socket.inet_aton(vip), socket.if_nametoindex("lo")
+        sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, 0)
     except OSError:
         return False
-    return any("/32 host LOCAL" in line and prev.split()[-1] == vip
-               for prev, line in zip(lines, lines[1:]))
+    try:
+        sock.settimeout(1)
+        RTM_NEWADDR, RTM_GETADDR, NLMSG_ERROR, NLMSG_DONE = 20, 22, 2, 3
+        IFA_ADDRESS, IFA_LOCAL = 1, 2
+        request = struct.pack("=BBBBI", socket.AF_INET, 0, 0, 0, 0)
+        sock.send(struct.pack("=IHHII", 16 + len(request), RTM_GETADDR, 0x301, 1, 0) + request)
+        while True:
+            data, at = sock.recv(65536), 0
+            while at + 16 <= len(data):
+                length, kind = struct.unpack_from("=IH", data, at)
+                if kind in (NLMSG_ERROR, NLMSG_DONE) or length < 16:
+                    return False
+                if kind == RTM_NEWADDR and length >= 24:
+                    index = struct.unpack_from("=I", data, at + 20)[0]
+                    attr = at + 24
+                    while attr + 4 <= at + length:
+                        size, name = struct.unpack_from("=HH", data, attr)
+                        if size < 4:
+                            break
+                        if (name in (IFA_ADDRESS, IFA_LOCAL) and index != lo
+                                and data[attr + 4:attr + size] == wanted):
+                            return True
+                        attr += (size + 3) & ~3
+                at += (length + 3) & ~3
+    except OSError:
+        return False
+    finally:
+        sock.close()
 """
 )
 

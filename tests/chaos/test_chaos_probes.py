@@ -104,3 +104,27 @@ def test_the_observer_turns_sampler_lines_into_samples_naming_vms() -> None:
         ("vm1", "vm2", "", True),
         ("vm1", None, "vm3", False),
     ]
+
+
+def _holds(vip: str) -> bool:
+    scope: dict[str, object] = {}
+    exec(compile(probes._COMMON, "<_COMMON>", "exec"), scope)
+    return bool(scope["holds"](vip))  # type: ignore[operator]
+
+
+def _own_address() -> str:
+    """This host's address towards the outside (a UDP connect sends nothing)."""
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.connect(("198.51.100.1", 9))
+        return str(sock.getsockname()[0])
+
+
+def test_holds_sees_an_address_on_an_interface_and_not_one_on_lo() -> None:
+    # The sampler's question, asked of this host's kernel: its own address is on
+    # an interface; 127.0.0.1 lives on lo, as a drained floating IP does; a
+    # documentation address is nowhere.
+    assert _holds(_own_address()) is True
+    assert _holds("127.0.0.1") is False
+    assert _holds("198.51.100.7") is False
