@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from chaos import health, nemesis, report, summary
+from chaos.client import ClientConfig
 from chaos.experiments import CATALOGUE, by_name
 from chaos.remote import executor_for
 from chaos.runner import rejudge, run_experiment
@@ -34,6 +35,13 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="run experiments (all by default) and write the report")
     run.add_argument("names", nargs="*", help="experiment names (see `list`)")
+    run.add_argument(
+        "--rate",
+        type=_positive,
+        default=ClientConfig.rate,
+        help="the steady client's operations per second (default %(default)s); "
+        "a higher rate makes a rare case (a request in flight at the fault) likely",
+    )
     sub.add_parser("list", help="the experiment catalogue")
     sub.add_parser("health", help="is the cluster whole? (exit 1 with the reasons if not)")
     sub.add_parser("report", help="rebuild index.html from results.json")
@@ -77,12 +85,22 @@ def main(argv: list[str] | None = None) -> int:
     results = report.load_results(out)
     failed = 0
     for experiment in chosen:
-        result = run_experiment(experiment, target, out)
+        result = run_experiment(experiment, target, out, client_config=ClientConfig(rate=args.rate))
         failed += not result.passed
         results = report.merge(results, result.to_json())
         print(f"report: {report.write_report(results, out)}")
     print(*summary.write(out, results), sep="\n")
     return 1 if failed else 0
+
+
+def _positive(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"not a positive number: {text!r}")
+    return value
 
 
 def _rejudged(previous: dict[str, Any]) -> Any:
