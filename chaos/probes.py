@@ -48,11 +48,10 @@ import struct
 
 def holds(vip):
     # The address on an interface other than lo: what this VM announces and
-    # answers ARP for. A VM draining the address after letting go keeps it as a
-    # local route on lo only (roles/keepalived, notify_vip.sh): it serves what
-    # was in flight but holds nothing. Asked of the kernel by rtnetlink
-    # (RTM_GETADDR, a dump of every IPv4 address); /proc/net/fib_trie cannot
-    # tell the two apart.
+    # answers ARP for. A local route or address on lo (a drain that keeps serving
+    # what was in flight, docs/chaos.md "Findings") holds nothing. Asked of the
+    # kernel by rtnetlink (RTM_GETADDR, a dump of every IPv4 address):
+    # /proc/net/fib_trie lists both as "/32 host LOCAL" and cannot tell them apart.
     try:
         wanted, lo = socket.inet_aton(vip), socket.if_nametoindex("lo")
         sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, 0)

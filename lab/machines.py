@@ -89,16 +89,6 @@ def bastion(state: LabState) -> Machine:
     return Machine(node, f"{PREFIX}/bastion:{SUITE}", _common(state, node), _authorized_keys(state))
 
 
-# A VM that leaves MASTER keeps the floating IP on `lo` for a few seconds to
-# finish its connections (roles/keepalived, notify_vip.sh); it must neither
-# answer ARP for it nor use it as an ARP source. The keepalived role sets these
-# on real VMs; a container's /proc/sys is read-only, so the lab sets them here.
-VIP_DRAIN_SYSCTLS = [
-    "--sysctl", "net.ipv4.conf.all.arp_ignore=1",
-    "--sysctl", "net.ipv4.conf.all.arp_announce=2",
-]  # fmt: skip
-
-
 def vm(state: LabState, node: Node) -> Machine:
     topo = state.topology
     payload = _authorized_keys(state)
@@ -108,7 +98,7 @@ def vm(state: LabState, node: Node) -> Machine:
     daemon = {"cgroup-parent": f"{topo.name}-{node.name}-docker"}
     payload.add("etc/docker/daemon.json", json.dumps(daemon, indent=2) + "\n")
     volume = ["--volume", f"{topo.volume(node)}:/var/lib/docker", "--label", f"{LABEL}.vm=1"]
-    args = _common(state, node) + SYSTEMD_FLAGS + VIP_DRAIN_SYSCTLS + volume
+    args = _common(state, node) + SYSTEMD_FLAGS + volume
     return Machine(node, f"{PREFIX}/vm:{SUITE}", args, payload)
 
 

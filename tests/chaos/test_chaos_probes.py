@@ -123,7 +123,7 @@ def _own_address() -> str:
 
 def test_holds_sees_an_address_on_an_interface_and_not_one_on_lo() -> None:
     # The sampler's question, asked of this host's kernel: its own address is on
-    # an interface; 127.0.0.1 lives on lo, as a drained floating IP does; a
+    # an interface; 127.0.0.1 lives on lo, as a drained floating IP would; a
     # documentation address is nowhere.
     assert _holds(_own_address()) is True
     assert _holds("127.0.0.1") is False
