@@ -84,6 +84,11 @@ def inventory(
         "nomad_install_method": "copy",
         "nomad_binary_src": str(nomad),
         "docker_insecure_registries": [registry(state)],
+        # The provider's NTP server, as a cloud's own; the VMs share the host's
+        # clock, so chrony tracks it and never sets it.
+        "timesync_servers": [topo.provider.address],
+        "timesync_pools": [],
+        "timesync_set_clock": False,
     }
     bastion = {
         "ansible_host": topo.bastion.address,

@@ -35,6 +35,18 @@ def test_every_server_is_a_voter_under_one_leader(
 
 
 @pytest.mark.parametrize("agent", AGENTS, ids=str)
+def test_autopilot_never_prunes_a_server_below_the_cluster_size(
+    vm: Any, cluster_names: list[str], agent: Agent
+) -> None:
+    # A server cut off for longer than Serf's failure detection would otherwise be
+    # removed from Raft and have to rejoin as a non-voter (docs/cluster.md,
+    # "Autopilot"); a dead one still goes when its replacement joins.
+    settings = agent.get(vm, "/v1/operator/autopilot/configuration")
+    assert settings["MinQuorum"] == len(cluster_names)
+    assert settings["CleanupDeadServers"] is True
+
+
+@pytest.mark.parametrize("agent", AGENTS, ids=str)
 def test_every_vm_names_the_same_leader(vms: dict[str, Any], agent: Agent) -> None:
     leaders = {name: agent.leader(host) for name, host in vms.items()}
     assert len(set(leaders.values())) == 1, leaders
