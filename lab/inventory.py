@@ -89,6 +89,10 @@ def inventory(
         "timesync_servers": [topo.provider.address],
         "timesync_pools": [],
         "timesync_set_clock": False,
+        # The controller (this machine, the lab's gateway) is the operator: it
+        # reaches Nomad's API, the stats pages and the tasks' ports. Ansible's
+        # SSH comes from the bastion, which the firewall learns by itself.
+        "firewall_operator_sources": [topo.gateway],
     }
     bastion = {
         "ansible_host": topo.bastion.address,

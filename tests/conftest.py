@@ -148,6 +148,16 @@ def vms(cluster_inventory: Path, cluster_names: list[str]) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="session")
+def bastion(pytestconfig: pytest.Config, cluster_inventory: Path) -> Any:
+    """The testinfra host of the bastion (group `bastion`), as its own user."""
+    import testinfra
+
+    names = inventory_listing(pytestconfig).get("bastion", {}).get("hosts", [])
+    assert names, "the inventory has no host in group bastion"
+    return testinfra.get_host(f"ansible://{names[0]}", ansible_inventory=str(cluster_inventory))
+
+
+@pytest.fixture(scope="session")
 def vm(vms: dict[str, Any], vm_name: str) -> Any:
     """The testinfra host of one VM; tests using it run once per VM."""
     return vms[vm_name]
