@@ -249,6 +249,9 @@ def _judge(
     for verdict in verdicts:
         mark = "ok  " if verdict.ok else ("FAIL" if verdict.asserted else "miss")
         _say(log, f"  {mark} {verdict.check}: {verdict.got} (want {verdict.want})")
+    if figures.get("failed"):
+        # In the lane's log too: a CI run's report folder does not outlive it.
+        _say(log, f"  failed by reason: {figures['failed_by_reason']}")
     return result
 
 
