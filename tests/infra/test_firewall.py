@@ -8,42 +8,20 @@ that starts listening on a new port is checked without this file knowing of it.
 
 from __future__ import annotations
 
-import ipaddress
-import json
-import socket
 from collections.abc import Iterable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from knock import Socket, knock_from, knock_here, listening, opened
 
 pytestmark = pytest.mark.lab
 
-KNOCK_TIMEOUT_S = 2.0
 # Consul's server RPC and Serf, Nomad's RPC and Serf: without them there is no
 # cluster, so a peer test that did not knock on them proves nothing.
 ESSENTIAL_PEER_PORTS = {8300, 8301, 4647, 4648}
 
-# Run where the knock comes from (the bastion, a VM): connect to every
-# (address, port) at once, say "open" or why not.
-KNOCK = """
-import json, socket, sys
-from concurrent.futures import ThreadPoolExecutor
-def knock(target):
-    address, port = target
-    try:
-        socket.create_connection((address, port), timeout=float(sys.argv[2])).close()
-        return "open"
-    except OSError as exc:
-        return type(exc).__name__ if exc.errno is None else f"errno {exc.errno}"
-targets = json.loads(sys.argv[1])
-with ThreadPoolExecutor(32) as pool:
-    print(json.dumps(list(pool.map(knock, targets))))
-"""
-
-Socket = tuple[str, int]
 # The role's defaults: what a VM gets where the inventory says nothing.
 DEFAULTS = yaml.safe_load(
     (Path(__file__).parents[2] / "roles/firewall/defaults/main.yml").read_text()
@@ -54,62 +32,13 @@ def _setting(hostvars: dict[str, Any], name: str) -> Any:
     return hostvars.get(name, DEFAULTS[name])
 
 
-def _knock_from(host: Any, targets: list[Socket]) -> dict[Socket, str]:
-    answer = host.check_output(
-        "python3 -c %s %s %s",
-        KNOCK,
-        json.dumps(targets),
-        str(KNOCK_TIMEOUT_S),
-    )
-    return dict(zip(targets, json.loads(answer), strict=True))
-
-
-def _knock_here(targets: list[Socket]) -> dict[Socket, str]:
-    def knock(target: Socket) -> str:
-        try:
-            socket.create_connection(target, timeout=KNOCK_TIMEOUT_S).close()
-            return "open"
-        except OSError as exc:
-            return f"errno {exc.errno}"
-
-    with ThreadPoolExecutor(32) as pool:
-        return dict(zip(targets, pool.map(knock, targets), strict=True))
-
-
-def _listening(vm: Any, private_address: str, vip: str) -> set[Socket]:
-    """(address, port) of every TCP socket this VM listens on beyond loopback; a
-    wildcard socket as its private address. The floating IP is the users' business."""
-    found: set[Socket] = set()
-    for line in vm.check_output("ss -Htln").splitlines():
-        local = line.split()[3]
-        address, _, port = local.rpartition(":")
-        address = address.strip("[]").removeprefix("::ffff:")
-        if address in {"*", "0.0.0.0", "::"}:
-            address = private_address
-        elif address.split("%")[0] == vip:
-            continue
-        else:
-            try:
-                parsed = ipaddress.ip_address(address.split("%")[0])
-            except ValueError:
-                continue
-            if parsed.is_loopback or parsed.version != 4:
-                continue
-        found.add((address, int(port)))
-    return found
-
-
 @pytest.fixture(scope="module")
 def listeners(vms: dict[str, Any], hostvars: dict[str, dict[str, Any]]) -> dict[str, set[Socket]]:
     """VM name -> what it listens on beyond loopback."""
     return {
-        name: _listening(vm, hostvars[name]["ansible_host"], hostvars[name]["imgcloud_vip"])
+        name: listening(vm, hostvars[name]["ansible_host"], hostvars[name]["imgcloud_vip"])
         for name, vm in vms.items()
     }
-
-
-def _grouped(verdicts: dict[Socket, str], want_open: bool) -> list[str]:
-    return sorted(f"{a}:{p} {v}" for (a, p), v in verdicts.items() if (v == "open") != want_open)
 
 
 def _ports(sockets: Iterable[Socket]) -> set[int]:
@@ -130,12 +59,12 @@ def test_the_bastion_reaches_ssh_and_nothing_else(
     targets = sorted(s for sockets in listeners.values() for s in sockets)
     # Enough to mean something: SSH, Consul, Nomad, HAProxy and a task on each VM.
     assert len(targets) >= 5 * len(listeners), f"few listeners found: {targets}"
-    verdicts = _knock_from(bastion, targets)
+    verdicts = knock_from(bastion, targets)
     ssh = {s: v for s, v in verdicts.items() if s[1] == 22}
     rest = {s: v for s, v in verdicts.items() if s[1] != 22}
     assert len(ssh) == len(listeners), f"not every VM listens on 22: {sorted(ssh)}"
-    assert not _grouped(ssh, want_open=True), "the bastion cannot reach SSH"
-    assert not _grouped(rest, want_open=False), "open to the bastion"
+    assert not opened(ssh, want_open=True), "the bastion cannot reach SSH"
+    assert not opened(rest, want_open=False), "open to the bastion"
 
 
 def test_users_reach_the_floating_ip(bastion: Any, hostvars: dict[str, dict[str, Any]]) -> None:
@@ -166,7 +95,7 @@ def test_peers_reach_each_others_cluster_ports(
             if s[1] in allowed or s[1] in task_ports[peer]
         )
         checked |= _ports(targets)
-        failures += [f"{name} -> {t}" for t in _grouped(_knock_from(vm, targets), want_open=True)]
+        failures += [f"{name} -> {t}" for t in opened(knock_from(vm, targets), want_open=True)]
     assert checked >= ESSENTIAL_PEER_PORTS, f"checked only {sorted(checked)}"
     assert any(task_ports.values()) and all(ports <= checked for ports in task_ports.values()), (
         f"no task port checked: {task_ports}"
@@ -202,13 +131,13 @@ def test_this_machine_reaches_the_operator_ports_only(
     allowed = set(_setting(chosen, "firewall_operator_tcp_ports")) if operator else set()
     tasks = set().union(*task_ports.values()) if operator else set()
     targets = sorted(s for sockets in listeners.values() for s in sockets if s[1] != 22)
-    verdicts = _knock_here(targets)
+    verdicts = knock_here(targets)
     want_open = {s: v for s, v in verdicts.items() if s[1] in allowed or s[1] in tasks}
     want_shut = {s: v for s, v in verdicts.items() if s not in want_open}
     assert want_shut, f"nothing to tell apart: {targets}"
     assert not operator or _ports(want_open) >= {4646}, f"no Nomad API found: {targets}"
-    assert not _grouped(want_open, want_open=True), "the operator is shut out"
-    assert not _grouped(want_shut, want_open=False), "open to the operator beyond its ports"
+    assert not opened(want_open, want_open=True), "the operator is shut out"
+    assert not opened(want_shut, want_open=False), "open to the operator beyond its ports"
 
 
 def test_ssh_sources_name_the_bastion(vm: Any) -> None:
