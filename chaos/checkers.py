@@ -9,25 +9,17 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from itertools import pairwise
 from typing import Any
 
-from chaos import effects, timeline
+from chaos import cloudip, effects, timeline
 from chaos.experiments import FENCING_DELAY_S, SAMPLE_VALID_S, SPLIT_BRAIN_S, Expect
 from chaos.history import judge as judge_uploads
 from chaos.journal import History, Op
+from chaos.verdict import Verdict
 
 CLIENT_KINDS = ("upload", "status", "read")
-
-
-@dataclass(frozen=True)
-class Verdict:
-    check: str
-    want: str
-    got: str
-    ok: bool
-    asserted: bool = True
 
 
 def client_ops(history: History) -> list[Op]:
@@ -210,6 +202,7 @@ def figures(history: History, vms: list[str], effect: str | None = None) -> dict
         **vip_move(history, ops, hit_t),
         "vip_samples": len(history.samples),
         "split_brain": split_brains(history, hit_t if fault else None),
+        "cloud_ip": cloudip.figures(history, start, end_t),
     }
     for system in ("consul", "nomad"):
         field = f"{system}_leader"
@@ -376,6 +369,7 @@ def verdicts(expect: Expect, fig: dict[str, Any], heal_problems: list[str]) -> l
         got = "whole" if not heal_problems else "; ".join(heal_problems[:3])
         out.append(Verdict("cluster whole again", "whole", got, not heal_problems))
     out.append(split_brain_verdict(fig))
+    out.append(cloudip.verdict(fig.get("cloud_ip"), fig.get("start_t", 0.0)))
     out.append(_bound("failed operations", fig["failed"], expect.max_failed, ""))
     out.append(_bound("longest error window", fig["error_window_s"], expect.max_error_window_s))
     out.append(_bound("error windows", fig["error_windows"], expect.max_error_windows, ""))

@@ -32,7 +32,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from chaos import checkers, hostinfo, timeline
+from chaos import checkers, cloudip, hostinfo, timeline
 from chaos.client import ClientConfig, SteadyClient
 from chaos.experiments import CATALOGUE, Expect, Experiment, by_name
 from chaos.faults import FAULTS, backend_for
@@ -272,6 +272,7 @@ def judge(history: History, vms: list[str]) -> tuple[dict[str, Any], list[checke
         **judge_uploads(history).figures(),
         "vip_samples": len(history.samples),
         "split_brain": checkers.split_brains(history, in_place),
+        "cloud_ip": cloudip.figures(history, start, end_t),
         "steps": steps_fig,
     }
     for system in ("consul", "nomad"):
@@ -287,6 +288,7 @@ def judge(history: History, vms: list[str]) -> tuple[dict[str, Any], list[checke
             "cluster whole again", "whole", "; ".join(problems) or "whole", not problems
         ),
         checkers.split_brain_verdict(whole),
+        cloudip.verdict(whole["cloud_ip"], start),
         checkers.Verdict(
             "steps run",
             "≥ 1",
@@ -294,7 +296,7 @@ def judge(history: History, vms: list[str]) -> tuple[dict[str, Any], list[checke
             bool(steps_fig),
         ),
     ]
-    return whole, first + verdicts
+    return whole, [v for v in first if v is not None] + verdicts
 
 
 # -- running one ------------------------------------------------------------------------
@@ -359,6 +361,8 @@ def run_nemesis(
         client.verify(deadline_s=120)
         client.close()
         observer.stop()
+        if target.cloud_ip:  # whom the cloud routed the floating IP to, every call
+            cloudip.record(journal, target.cloud_ip, journal.snapshot().time_of("start") or 0.0)
         journal.event(time.time(), "end")
         journal.write(journal_path)
     result = judge_result(journal.snapshot(), target.names(), schedule, journal_path, log)

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from chaos import checkers, evidence, health, hostinfo
+from chaos import checkers, cloudip, evidence, health, hostinfo
 from chaos.client import ClientConfig, SteadyClient
 from chaos.experiments import Experiment
 from chaos.faults import FAULTS, Context, backend_for, restore_everything
@@ -144,6 +144,8 @@ def run_experiment(
         client.verify(deadline_s=90)
         client.close()
         observer.stop()
+        if target.cloud_ip:  # whom the cloud routed the floating IP to, every call
+            cloudip.record(journal, target.cloud_ip, journal.snapshot().time_of("start") or 0.0)
         journal.event(time.time(), "end")
         journal.write(journal_path)
     history = journal.snapshot()

@@ -57,6 +57,7 @@ class Target:
     provider_container: str | None = None  # the lab's provider (RabbitMQ, MinIO)
     credentials: Credentials | None = None  # CA and ACL tokens; None: calls go anonymous
     toxiproxy: ToxiproxyInfo | None = None  # None: no slow or flaky provider can be made
+    cloud_ip: str | None = None  # the cloud's floating-IP record (GET URL); None: not watched
 
     def vm(self, name: str) -> VM:
         for vm in self.vms:
@@ -120,6 +121,7 @@ def from_lab_status(status: dict[str, Any], credentials: Credentials | None = No
         provider_container=provider.get("container") or f"{lab}-provider",
         credentials=credentials,
         toxiproxy=_toxiproxy(provider.get("toxiproxy")),
+        cloud_ip=(provider.get("floating_ip") or {}).get("address_url"),
     )
 
 
@@ -166,4 +168,7 @@ def from_inventory(path: Path) -> Target:
         # An operator's own Toxiproxy in front of S3 and the broker, if any (proxies
         # named s3 and amqp): the URL of its API, or a mapping like the lab status'.
         toxiproxy=_toxiproxy(first.get("imgcloud_chaos_toxiproxy")),
+        # The cloud's record of the floating IP, when it answers a GET with the
+        # lab API's document (chaos/cloudip.py): whom it routes to, every call.
+        cloud_ip=first.get("imgcloud_chaos_floating_ip_api") or None,
     )

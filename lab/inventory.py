@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from lab import toxiproxy
+from lab import floating_ip, toxiproxy
 from lab.state import BUCKET, LabState, write_private
 
 
@@ -55,10 +55,11 @@ def proxy_args(state: LabState) -> str:
 
 
 def inventory(
-    state: LabState, consul: Path, nomad: Path, *, proxied: bool = True
+    state: LabState, consul: Path, nomad: Path, *, proxied: bool = True, floating: bool = True
 ) -> dict[str, Any]:
-    """The Ansible inventory; `proxied`: the VMs use S3 and RabbitMQ through Toxiproxy
-    (False only for a provider that still runs an image without it)."""
+    """The Ansible inventory; `proxied`: the VMs use S3 and RabbitMQ through Toxiproxy,
+    `floating`: keepalived's hook calls the provider's floating-IP API (each False
+    only for a provider that still runs an image without it)."""
     topo = state.topology
     creds = state.credentials
     all_vars = {
@@ -93,6 +94,9 @@ def inventory(
         # reaches Nomad's API, the stats pages and the tasks' ports. Ansible's
         # SSH comes from the bastion, which the firewall learns by itself.
         "firewall_operator_sources": [topo.gateway],
+        # The provider's floating-IP API, as a cloud's: keepalived asks it to route
+        # the address to each new MASTER (the lab's bridge still moves it by ARP).
+        **(floating_ip.hook_vars(state) if floating else {}),
     }
     bastion = {
         "ansible_host": topo.bastion.address,
@@ -138,7 +142,7 @@ def ssh_config(state: LabState) -> str:
     return "\n".join(lines)
 
 
-def status(state: LabState, *, proxied: bool = True) -> dict[str, Any]:
+def status(state: LabState, *, proxied: bool = True, floating: bool = True) -> dict[str, Any]:
     topo = state.topology
     provider: dict[str, Any] = {
         "address": topo.provider.address,
@@ -150,6 +154,8 @@ def status(state: LabState, *, proxied: bool = True) -> dict[str, Any]:
     }
     if proxied:
         provider["toxiproxy"] = toxiproxy.status(state)
+    if floating:
+        provider["floating_ip"] = floating_ip.status(state)
     return {
         "name": topo.name,
         "url": f"http://{topo.vip}/",
@@ -182,7 +188,9 @@ def status(state: LabState, *, proxied: bool = True) -> dict[str, Any]:
     }
 
 
-def write_all(state: LabState, consul: Path, nomad: Path, *, proxied: bool = True) -> None:
+def write_all(
+    state: LabState, consul: Path, nomad: Path, *, proxied: bool = True, floating: bool = True
+) -> None:
     creds = state.credentials
     s3 = {
         "endpoint": s3_endpoint(state),
@@ -193,8 +201,13 @@ def write_all(state: LabState, consul: Path, nomad: Path, *, proxied: bool = Tru
     write_private(state.s3_credentials, json.dumps(s3, indent=2) + "\n")
     header = f"# The lab {state.topology.name!r}, written by `python -m lab up`. Do not edit.\n"
     text = yaml.safe_dump(
-        inventory(state, consul, nomad, proxied=proxied), sort_keys=False, width=1000
+        inventory(state, consul, nomad, proxied=proxied, floating=floating),
+        sort_keys=False,
+        width=1000,
     )
     write_private(state.inventory, header + text)
     write_private(state.ssh_config, ssh_config(state))
-    write_private(state.status_file, json.dumps(status(state, proxied=proxied), indent=2) + "\n")
+    write_private(
+        state.status_file,
+        json.dumps(status(state, proxied=proxied, floating=floating), indent=2) + "\n",
+    )

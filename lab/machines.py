@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from lab import toxiproxy
+from lab import floating_ip, toxiproxy
 from lab.engine import LabError, docker
 from lab.images import PREFIX, SUITE
 from lab.state import LabState
@@ -118,6 +118,8 @@ def provider(state: LabState) -> Machine:
     )
     for path, text in toxiproxy.files(state).items():
         payload.add(path, text)
+    for path, text in floating_ip.files(state).items():
+        payload.add(path, text, 0o600)
     publish = ["--publish", f"127.0.0.1:{state.registry_port}:5000"]
     args = _common(state, node) + SYSTEMD_FLAGS + publish
     return Machine(node, f"{PREFIX}/provider:{SUITE}", args, payload)

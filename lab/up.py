@@ -12,7 +12,7 @@ from pathlib import Path
 
 import gobuild
 
-from lab import health, hostkeys, images, inventory, machines, toxiproxy
+from lab import floating_ip, health, hostkeys, images, inventory, machines, toxiproxy
 from lab.down import remove_machines
 from lab.engine import docker, ensure_docker, ensure_inotify_limits
 from lab.images import ensure_machine_images, image_id
@@ -111,8 +111,16 @@ def up(name: str, vms: int | None) -> tuple[LabState, dict[str, str], float]:
             f"{topo.provider.container} has no Toxiproxy (older image): the inventory "
             "keeps the direct S3 and RabbitMQ ports; `down` then `up` to put them behind it"
         )
+    floating = floating_ip.in_provider(state)
+    if not floating:
+        say(
+            f"{topo.provider.container} has no floating-IP API (older image): keepalived "
+            "gets no hook; `down` then `up` to have one"
+        )
     with step("pinning the machines' SSH host keys (read through Docker)"):
         hostkeys.pin(state)
-    inventory.write_all(state, _binary("consul"), _binary("nomad"), proxied=proxied)
+    inventory.write_all(
+        state, _binary("consul"), _binary("nomad"), proxied=proxied, floating=floating
+    )
     _wait_healthy(state, proxied)
     return state, actions, time.monotonic() - start
