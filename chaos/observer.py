@@ -26,8 +26,12 @@ class Observer:
         journal: Journal,
         period: float = 0.25,
         lifetime: float = 1800,
+        watch: tuple[VM, ...] | None = None,
     ) -> None:
+        """`watch`: the VMs to sample (default every VM of the target, which also
+        names the leaders: a VM that joins later gets an observer of its own)."""
         self._executor, self._target, self._journal = executor, target, journal
+        self._watched = target.vms if watch is None else watch
         self._period, self._lifetime = period, lifetime
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -35,7 +39,7 @@ class Observer:
         self._lock = threading.Lock()
 
     def start(self) -> None:
-        for vm in self._target.vms:
+        for vm in self._watched:
             thread = threading.Thread(target=self._watch, args=(vm,), daemon=True)
             thread.start()
             self._threads.append(thread)
