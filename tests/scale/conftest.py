@@ -10,9 +10,9 @@ import pytest
 from chaos.target import Target, TargetError, lab_target
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def lab_before(pytestconfig: pytest.Config, inventory: Path) -> Target:
-    """The lab as deployed before the test grows it (tests/conftest.py deploys it)."""
+    """The lab as it is before the test resizes it (tests/conftest.py deploys it)."""
     if pytestconfig.getoption("inventory"):
         pytest.fail("growing the cluster is tested on the lab: real VMs are added by inventory")
     try:
