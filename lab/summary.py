@@ -37,6 +37,7 @@ def render(status: dict[str, Any], machines: dict[str, str], title: str) -> str:
         f"  registry     {provider['registry']} for the VMs; push from here to "
         + provider["registry_push"],
         *_toxiproxy_line(provider),
+        *_floating_ip_line(provider),
         f"  inventory    {_rel(status['inventory'])}",
         f"  bastion key  {_rel(bastion['key'])}",
         "  details      python -m lab status --json" + _name_flag(status["name"]),
@@ -50,6 +51,13 @@ def _toxiproxy_line(provider: dict[str, Any]) -> list[str]:
         return []
     proxies = ", ".join(f"{name} {p['listen']}" for name, p in toxiproxy["proxies"].items())
     return [f"  Toxiproxy    {toxiproxy['api']}  (the VMs' S3 and RabbitMQ: {proxies})"]
+
+
+def _floating_ip_line(provider: dict[str, Any]) -> list[str]:
+    api = provider.get("floating_ip")
+    if not api:
+        return []
+    return [f"  cloud API    {api['address_url']}  (the floating-IP API keepalived's hook calls)"]
 
 
 def _name_flag(name: str) -> str:

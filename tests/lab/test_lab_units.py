@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from lab import engine, hostkeys, images, state, summary, toxiproxy
+from lab import engine, floating_ip, hostkeys, images, state, summary, toxiproxy
 from lab.engine import LabError
 from lab.inventory import inventory, proxy_args, ssh_config, status
 from lab.machines import Payload, provider
@@ -203,3 +203,35 @@ def test_the_summary_names_toxiproxy_when_the_provider_has_it(tmp_path: Path) ->
     assert "Toxiproxy    http://10.210.7.3:8474" in text
     assert "s3 10.210.7.3:9100, amqp 10.210.7.3:5673" in text
     assert "Toxiproxy" not in summary.render(status(lab, proxied=False), {}, "lab t")
+
+
+def test_the_floating_ip_api_gets_its_token_and_the_vip_and_keepalived_its_hook(
+    tmp_path: Path,
+) -> None:
+    lab = _state(tmp_path)
+    lab.secrets_dir.mkdir()
+    machine = provider(lab)
+    files = {f[0]: f for f in machine.payload.files}
+    _, data, mode, _ = files[floating_ip.CONFIG]
+    config = json.loads(data)
+    token = floating_ip.token(lab)
+    assert (config["listen"], config["addresses"], config["token"]) == (
+        "10.210.7.3",
+        ["10.210.7.250"],
+        token,
+    )
+    assert mode == 0o600 and floating_ip.token_file(lab).stat().st_mode & 0o077 == 0
+    assert floating_ip.token(lab) == token, "made once, then kept"
+    hooked = inventory(lab, Path("c"), Path("n"))["all"]["vars"]
+    assert hooked["keepalived_vip_hook"] == "http"
+    assert (
+        hooked["keepalived_vip_hook_url"] == "http://10.210.7.3:8780/v1/floating-ips/10.210.7.250"
+    )
+    plain = inventory(lab, Path("c"), Path("n"), floating=False)["all"]["vars"]
+    assert "keepalived_vip_hook" not in plain
+    text = summary.render(status(lab), {}, "lab t")
+    assert "cloud API    http://10.210.7.3:8780/v1/floating-ips/10.210.7.250" in text
+    assert "cloud API" not in summary.render(status(lab, floating=False), {}, "lab t")
+    dockerfile = (images.IMAGES_DIR / "provider" / "Dockerfile").read_text()
+    assert "lab-floating-ip.service" in dockerfile.split("systemctl enable")[-1]
+    assert f'LABEL {floating_ip.LABEL}="1"' in dockerfile
