@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -13,10 +15,18 @@ EXAMPLE = ROOT / "inventories" / "example"
 PLAYBOOKS = ["site.yml", "cluster.yml", "rolling-restart.yml"]
 
 
-def test_example_has_a_bastion_and_three_vms() -> None:
+def test_example_has_a_bastion_and_three_vms_or_five_uncommented(tmp_path: Path) -> None:
+    """Three as shipped, five with its commented VMs: Raft needs a majority."""
     listing = inventory_list(EXAMPLE)
     assert group_hosts(listing, "bastion") == ["bastion"]
     assert group_hosts(listing, "cluster") == ["vm1", "vm2", "vm3"]
+    five = tmp_path / "five"
+    shutil.copytree(EXAMPLE, five)
+    text = (five / "hosts.yml").read_text()
+    for commented, line in (("        # vm", "        vm"), ("        #   ansible", "          ansible")):
+        text = text.replace(commented, line)
+    (five / "hosts.yml").write_text(text)
+    assert group_hosts(inventory_list(five), "cluster") == [f"vm{i}" for i in range(1, 6)]
 
 
 def test_example_downloads_the_release_binaries_through_the_bastion() -> None:
