@@ -23,7 +23,8 @@ def test_example_has_a_bastion_and_three_vms_or_five_uncommented(tmp_path: Path)
     five = tmp_path / "five"
     shutil.copytree(EXAMPLE, five)
     text = (five / "hosts.yml").read_text()
-    for commented, line in (("        # vm", "        vm"), ("        #   ansible", "          ansible")):
+    uncommented = (("        # vm", "        vm"), ("        #   ansible", "          ansible"))
+    for commented, line in uncommented:
         text = text.replace(commented, line)
     (five / "hosts.yml").write_text(text)
     assert group_hosts(inventory_list(five), "cluster") == [f"vm{i}" for i in range(1, 6)]
