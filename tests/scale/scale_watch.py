@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from chaos import checkers, timeline
+from chaos import checkers, hostinfo, timeline
 from chaos.client import SteadyClient
 from chaos.journal import History, Journal
 from chaos.observer import Observer
@@ -39,8 +39,11 @@ class UnderTraffic:
         self.journal = Journal()
         self._observers = [Observer(self.executor, target, self.journal)]
         self._client = SteadyClient(target.url, self.journal)
+        self._host_before: dict[str, Any] = {}
+        self.host: dict[str, Any] = {}
 
     def start(self) -> None:
+        self._host_before = hostinfo.snapshot()
         self._observers[0].start()
         self._client.start()
         self.event("start")
@@ -65,7 +68,8 @@ class UnderTraffic:
         self._client.close()
         for observer in self._observers:
             observer.stop()
-        self.event("end")
+        self.host = hostinfo.between(self._host_before, hostinfo.snapshot())
+        self.event("end", host=self.host)
         self.journal.write(JOURNALS / f"{name}.jsonl")
         return self.journal.snapshot()
 
@@ -90,12 +94,13 @@ def problems(history: History, names: list[str]) -> tuple[list[str], dict[str, A
     return found, fig
 
 
-def summary(what: str, seconds: float, fig: dict[str, Any]) -> str:
+def summary(what: str, seconds: float, fig: dict[str, Any], host: dict[str, Any]) -> str:
     return (
         f"{what} in {seconds:.0f} s: {fig['ops']} operations, {fig['failed']} failed; "
         f"longest without a Consul leader {fig['consul_leader_longest_without_s']:.2f} s, "
         f"Nomad {fig['nomad_leader_longest_without_s']:.2f} s; leader changes Consul "
-        f"{fig['consul_leader_changes']}, Nomad {fig['nomad_leader_changes']}"
+        f"{fig['consul_leader_changes']}, Nomad {fig['nomad_leader_changes']}; host "
+        f"{host.get('busy_pct')} % busy over {host.get('cores')} cores"
     )
 
 

@@ -41,7 +41,7 @@ def test_vms_join_one_at_a_time_under_traffic(lab_before: Target) -> None:
     finally:
         history = watch.finish("grow")
     found, fig = problems(history, watch.target.names())
-    line = summary(f"{first} -> {len(watch.target.vms)} VMs", fig["duration_s"], fig)
+    line = summary(f"{first} -> {len(watch.target.vms)} VMs", fig["duration_s"], fig, watch.host)
     write_line("grow", line + (f"; FAILED: {found}" if found else ""))
     print(line)
     assert not found, found

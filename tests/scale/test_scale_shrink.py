@@ -62,7 +62,7 @@ def test_vms_leave_one_at_a_time_under_traffic(lab_before: Target) -> None:
         history = watch.finish("shrink")
     names = [n for n in lab_before.names() if n in watch.target.names()]
     found, fig = problems(history, names)
-    line = summary(f"{first} -> {len(watch.target.vms)} VMs", fig["duration_s"], fig)
+    line = summary(f"{first} -> {len(watch.target.vms)} VMs", fig["duration_s"], fig, watch.host)
     write_line("shrink", line + (f"; FAILED: {found}" if found else ""))
     print(line)
     assert not found, found
