@@ -66,6 +66,9 @@ class Settings:
     alternates: tuple[str, ...] = ("WEBP",)
     widths: tuple[int, ...] = (320, 480, 960, 1920)
     max_frames: int = 100
+    # Store originals as sent, EXIF (GPS included) and XMP with them: for teams that
+    # want their photos' metadata served. Off by default (imgcloud.metadata).
+    keep_metadata: bool = False
 
     @property
     def variant_names(self) -> tuple[str, ...]:
@@ -124,6 +127,7 @@ def load(role: str, env: Mapping[str, str] | None = None) -> Settings:
         alternates=_alternates_from(env),
         widths=_widths_from(env),
         max_frames=_positive_int(env, "MAX_FRAMES", 100),
+        keep_metadata=_flag(env, "KEEP_METADATA"),
     )
 
 
@@ -190,6 +194,15 @@ def _alternates_from(env: Mapping[str, str]) -> tuple[str, ...]:
             f"{', '.join(KNOWN_ALTERNATES)} (or none)"
         )
     return tuple(dict.fromkeys(KNOWN_ALTERNATES[name] for name in names))
+
+
+def _flag(env: Mapping[str, str], name: str) -> bool:
+    raw = (env.get(PREFIX + name) or "").strip().lower()
+    if raw in ("", "0", "false", "no", "off"):
+        return False
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    raise ConfigError(f"{PREFIX}{name}={raw!r} is not one of true, false, 1, 0, yes, no, on, off")
 
 
 def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:

@@ -17,6 +17,7 @@ already have answered 202 for the same id. A retry completes what a failed one b
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from dataclasses import dataclass
@@ -32,6 +33,7 @@ from imgcloud.errors import problem, request_id
 from imgcloud.formats import ImageInfo, Rejected, inspect
 from imgcloud.idempotency import HEADER, BadKey, Record, check_key, digest
 from imgcloud.manifest import Manifest, VariantInfo
+from imgcloud.metadata import Unreadable, clean
 from imgcloud.storage import StorageUnavailable
 
 log = logging.getLogger(__name__)
@@ -47,10 +49,10 @@ _UNAVAILABLE = {
 class Upload:
     """An upload whose bytes passed validation."""
 
-    data: bytes
+    data: bytes  # what is stored and served: the bytes sent, cleaned of metadata
     filename: str
     info: ImageInfo
-    sha256: str
+    sha256: str  # of the bytes as sent: a retry with the same key must send the same
 
     def manifest(self, image_id: str, created: float) -> Manifest:
         return Manifest(
@@ -62,7 +64,7 @@ class Upload:
             original=VariantInfo(
                 self.info.width, self.info.height, len(self.data), self.info.content_type
             ),
-            sha256=self.sha256,
+            sha256=digest(self.data),
         )
 
 
@@ -83,6 +85,9 @@ async def upload() -> tuple[Response, int]:
         return backend.reject(400, "no_file", "send the image as the multipart form field 'file'")
     try:
         accepted = validated(sent, backend)
+        if not backend.settings.keep_metadata:
+            # Off the event loop: turning a photo upright decodes and encodes it.
+            accepted = await asyncio.to_thread(without_metadata, accepted)
     except Rejected as exc:
         return backend.reject(exc.status, exc.reason, exc.message)
     if key is None:
@@ -95,6 +100,20 @@ def validated(sent: FileStorage, backend: Backend) -> Upload:
     settings = backend.settings
     info = inspect(data, max_bytes=settings.max_upload_bytes, max_pixels=settings.max_pixels)
     return Upload(data, (sent.filename or "")[:200], info, digest(data))
+
+
+def without_metadata(accepted: Upload) -> Upload:
+    """The upload as it is stored: no EXIF, GPS, XMP or comments, upright (imgcloud.metadata)."""
+    try:
+        cleaned = clean(accepted.data, accepted.info.format)
+    except Unreadable as exc:
+        raise Rejected(422, "bad_structure", str(exc)) from None
+    if cleaned == accepted.data:
+        return accepted
+    # Measured again: upright, a photo's width and height trade places.
+    pixels = accepted.info.width * accepted.info.height
+    upright = inspect(cleaned, max_bytes=len(cleaned), max_pixels=pixels)
+    return Upload(cleaned, accepted.filename, upright, accepted.sha256)
 
 
 async def store_once(backend: Backend, accepted: Upload) -> tuple[Response, int]:
