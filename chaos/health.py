@@ -154,9 +154,10 @@ def probe(executor: Executor, target: Target, stats_port: int = 8404) -> dict[st
 
 
 def service_problems(target: Target) -> list[str]:
-    """The service answers through the floating IP."""
+    """The service answers through the floating IP: alive, and its images readable.
+    (Readiness with its checks, /readyz, answers on the VMs' own addresses only.)"""
     problems = []
-    for path in ("healthz", "readyz"):
+    for path in ("healthz", "api/images?limit=1"):
         try:
             answer = httpx.get(target.url + path, timeout=5)
             if answer.status_code != 200:

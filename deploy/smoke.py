@@ -79,8 +79,7 @@ def _json(url: str) -> dict[str, Any]:
     return json.loads(body)
 
 
-def upload(base_url: str, data: bytes, filename: str = "smoke.png") -> str:
-    """POST the bytes as multipart field ``file``; return the new image's id."""
+def _post_image(base_url: str, data: bytes, filename: str, key: str) -> tuple[int, bytes]:
     boundary = uuid.uuid4().hex
     body = (
         (
@@ -90,16 +89,46 @@ def upload(base_url: str, data: bytes, filename: str = "smoke.png") -> str:
         + data
         + f"\r\n--{boundary}--\r\n".encode()
     )
-    req = urllib.request.Request(
-        base_url + "api/images",
-        data=body,
-        method="POST",
-        headers={"Content-Type": f"multipart/form-data; boundary={boundary}"},
-    )
-    status, answer = _request(req)
+    headers = {"Content-Type": f"multipart/form-data; boundary={boundary}"}
+    if key:
+        headers["Idempotency-Key"] = key
+    req = urllib.request.Request(base_url + "api/images", data=body, method="POST", headers=headers)
+    return _request(req)
+
+
+def upload(base_url: str, data: bytes, filename: str = "smoke.png") -> str:
+    """POST the bytes as multipart field ``file``; return the new image's id."""
+    status, answer = _post_image(base_url, data, filename, key="")
     if status != 202:
         raise SmokeError(f"upload answered {status}, not 202: {answer[:300]!r}")
     return str(json.loads(answer)["id"])
+
+
+# Answers of a service that cannot take an upload yet (no backend, S3 or broker).
+_NOT_YET = (502, 503, 504)
+
+
+def upload_when_ready(base_url: str, data: bytes, timeout: float) -> str:
+    """Upload, trying again while the service cannot take it yet (502, 503, 504, or
+    no connection): readiness as a user sees it. Any other refusal ends it at once.
+    One Idempotency-Key for every attempt, so an attempt answered too late for us
+    leaves no second image."""
+    key = f"smoke-{uuid.uuid4().hex}"
+    deadline = time.monotonic() + timeout
+    last = "no attempt"
+    while time.monotonic() < deadline:
+        try:
+            status, answer = _post_image(base_url, data, "smoke.png", key)
+        except OSError as exc:
+            last = str(exc)
+        else:
+            if status == 202:
+                return str(json.loads(answer)["id"])
+            last = f"upload answered {status}: {answer[:300]!r}"
+            if status not in _NOT_YET:
+                raise SmokeError(last)
+        time.sleep(0.5)
+    raise SmokeError(f"gave up after {timeout:.0f} s waiting for an upload to be taken; {last}")
 
 
 def wait_until(check: Callable[[], bool], timeout: float, what: str) -> None:
@@ -116,8 +145,11 @@ def wait_until(check: Callable[[], bool], timeout: float, what: str) -> None:
 
 
 def wait_ready(base_url: str, timeout: float = 180.0) -> None:
-    """Until the floating IP answers /readyz with 200 (HAProxy found a ready backend)."""
-    wait_until(lambda: _get(base_url + "readyz")[0] == 200, timeout, f"{base_url}readyz")
+    """Until the URL answers /healthz with 200: HAProxy has a live backend to send to.
+
+    The backends' readiness (/readyz, with its checks) is for the VMs' network only;
+    whether an upload goes through is what :func:`upload_when_ready` finds out."""
+    wait_until(lambda: _get(base_url + "healthz")[0] == 200, timeout, f"{base_url}healthz")
 
 
 def wait_done(base_url: str, image_id: str, timeout: float = 120.0) -> dict[str, Any]:
@@ -150,7 +182,8 @@ def smoke(base_url: str, ready_timeout: float = 180.0) -> SmokeResult:
     base_url = base_url.rstrip("/") + "/"
     started = time.monotonic()
     wait_ready(base_url, ready_timeout)
-    image_id = upload(base_url, png())
+    remaining = max(10.0, ready_timeout - (time.monotonic() - started))
+    image_id = upload_when_ready(base_url, png(), remaining)
     record = wait_done(base_url, image_id)
     variants = {name: absolute(base_url, url) for name, url in record["variants"].items()}
     for name, url in variants.items():
@@ -175,13 +208,19 @@ def report(base_url: str) -> SmokeResult:
 
 
 def service_problems(base_url: str) -> list[str]:
-    """Empty when the service answers /readyz through the URL right now."""
-    url = base_url.rstrip("/") + "/readyz"
-    try:
-        status, _ = _get(url)
-    except OSError as exc:
-        return [f"{url}: {exc}"]
-    return [] if status == 200 else [f"{url} answered {status}"]
+    """Empty when the service answers through the URL right now: alive (/healthz),
+    and its stored images readable (a page of the listing, from S3)."""
+    problems = []
+    for path in ("healthz", "api/images?limit=1"):
+        url = base_url.rstrip("/") + "/" + path
+        try:
+            status, _ = _get(url)
+        except OSError as exc:
+            problems.append(f"{url}: {exc}")
+            continue
+        if status != 200:
+            problems.append(f"{url} answered {status}")
+    return problems
 
 
 def main(argv: list[str] | None = None) -> int:
