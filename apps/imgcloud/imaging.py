@@ -23,6 +23,7 @@ from PIL import Image, ImageCms, ImageSequence, features
 
 from imgcloud.config import Variant
 from imgcloud.formats import CONTENT_TYPES, OPEN_FORMATS, Rejected, check_pixels
+from imgcloud.metadata import EXIF_ORIENTATION, TRANSPOSE
 
 JPEG_QUALITY = 85
 WEBP_QUALITY = 85  # a WebP source with alpha: its primary rendition
@@ -43,16 +44,6 @@ ALTERNATE_FORMATS = ("WEBP", "AVIF")
 REDUCING_GAP = 3.0
 RESAMPLE = Image.Resampling.BICUBIC
 _ROTATED = {5, 6, 7, 8}  # EXIF orientations that swap width and height
-_TRANSPOSE = {
-    2: Image.Transpose.FLIP_LEFT_RIGHT,
-    3: Image.Transpose.ROTATE_180,
-    4: Image.Transpose.FLIP_TOP_BOTTOM,
-    5: Image.Transpose.TRANSPOSE,
-    6: Image.Transpose.ROTATE_270,
-    7: Image.Transpose.TRANSVERSE,
-    8: Image.Transpose.ROTATE_90,
-}
-_EXIF_ORIENTATION = 0x0112
 
 
 class CorruptImage(Exception):
@@ -132,7 +123,7 @@ def render_width(
     ``max_frames``, as the variants are). For the widths made on demand."""
     try:
         with Image.open(io.BytesIO(data), formats=OPEN_FORMATS) as probe:
-            orientation = probe.getexif().get(_EXIF_ORIENTATION, 1)
+            orientation = probe.getexif().get(EXIF_ORIENTATION, 1)
             w, h = probe.size[::-1] if orientation in _ROTATED else probe.size
     except Exception as exc:  # the bytes, not us: as in render()
         raise CorruptImage(_reason(exc)) from None
@@ -289,7 +280,7 @@ def _decode(
     image: Image.Image = Image.open(io.BytesIO(data), formats=OPEN_FORMATS)
     source_format = image.format or ""
     check_pixels(*image.size, max_pixels)
-    orientation = image.getexif().get(_EXIF_ORIENTATION, 1)
+    orientation = image.getexif().get(EXIF_ORIENTATION, 1)
     upright = image.size[::-1] if orientation in _ROTATED else image.size
     # The largest size any variant is cut from: a square crop needs its short side.
     largest = max((needed(upright, v) for v in variants), key=lambda wh: wh[0] * wh[1])
@@ -301,9 +292,9 @@ def _decode(
     if image.mode == "CMYK":
         image, icc = _cmyk_to_rgb(image, icc), None
     image = _normalise_mode(image)
-    if orientation in _TRANSPOSE:
+    if orientation in TRANSPOSE:
         # By the value read before decoding: conversions above may drop the EXIF block.
-        image = image.transpose(_TRANSPOSE[orientation])
+        image = image.transpose(TRANSPOSE[orientation])
     # Draft scaling leaves the decoded image smaller than ``upright``; the cascade
     # targets sizes computed from the upright full size, so they stay exact.
     return image, upright, source_format, icc

@@ -26,8 +26,9 @@ from collections.abc import Iterator
 
 from PIL import Image, JpegImagePlugin
 
-_EXIF_ORIENTATION = 0x0112
-_TRANSPOSE = {
+EXIF_ORIENTATION = 0x0112
+# How to turn the pixels for each EXIF orientation (1, upright, needs nothing).
+TRANSPOSE = {
     2: Image.Transpose.FLIP_LEFT_RIGHT,
     3: Image.Transpose.ROTATE_180,
     4: Image.Transpose.FLIP_TOP_BOTTOM,
@@ -77,15 +78,15 @@ def orientation(data: bytes) -> int:
         warnings.simplefilter("ignore")
         try:
             with Image.open(io.BytesIO(data)) as image:
-                value = image.getexif().get(_EXIF_ORIENTATION, 1)
+                value = image.getexif().get(EXIF_ORIENTATION, 1)
         except OSError:  # an EXIF block after the pixels, in a file cut short before it
             return 1
-    return value if value in _TRANSPOSE else 1
+    return value if value in TRANSPOSE else 1
 
 
 def _upright(data: bytes, image_format: str) -> bytes:
     """The image with its pixels turned as its EXIF orientation says (unchanged if upright)."""
-    turn = _TRANSPOSE.get(orientation(data))
+    turn = TRANSPOSE.get(orientation(data))
     if turn is None:
         return data
     with warnings.catch_warnings():
@@ -268,7 +269,7 @@ def _reencode_tiff(data: bytes) -> bytes:
         source = Image.open(io.BytesIO(data))
         source.load()  # the first page; TIFF tags travel with the file object, not the pixels
         pixels = source.copy()
-        turn = _TRANSPOSE.get(source.getexif().get(_EXIF_ORIENTATION, 1))
+        turn = TRANSPOSE.get(source.getexif().get(EXIF_ORIENTATION, 1))
     if turn is not None:
         pixels = pixels.transpose(turn)
     pixels.info = {}  # nothing of the source's directory is written back
