@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+import shlex
 import time
 from typing import Any
 
@@ -66,10 +67,18 @@ def test_a_reprocess_over_the_cluster_under_traffic_fails_no_request(
     assert traffic.failures == [], traffic.summary()
 
 
-def _wait_for_queue_empty(http: httpx.Client, timeout: float) -> bool:
+# The backend's metrics answer on the VMs' own addresses, not on the floating IP:
+# asked on the VM through its HAProxy (loopback), which sends it to any backend.
+_METRICS = (
+    "import urllib.request; "
+    "print(urllib.request.urlopen('http://127.0.0.1/metrics', timeout=5).read().decode())"
+)
+
+
+def _wait_for_queue_empty(vm: Any, timeout: float) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        page = http.get("metrics").text
+        page = vm.run(f"python3 -c {shlex.quote(_METRICS)}").stdout
         depth = re.search(r"^imgcloud_queue_messages (\S+)$", page, re.MULTILINE)
         if depth and float(depth.group(1)) == 0:
             return True
