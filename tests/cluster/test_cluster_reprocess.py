@@ -45,7 +45,7 @@ def test_a_reprocess_over_the_cluster_under_traffic_fails_no_request(
         run = vm.run(f"docker exec {container} imgcloud reprocess --all --limit 100 --rate 20")
         # The traffic goes on until the workers have taken every job (the backend reads
         # the queue's depth at each scrape), so the re-rendering happens under it.
-        drained = _wait_for_queue_empty(http, 180)
+        drained = _wait_for_queue_empty(vm, 180)
         seconds = time.monotonic() - started
         final = [http.get(f"api/images/{image_id}").json() for image_id in done]
 
