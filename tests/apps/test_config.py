@@ -52,11 +52,19 @@ def test_the_frontend_needs_nothing() -> None:
         ("IMGCLOUD_VARIANTS", "original=100"),
         ("IMGCLOUD_VARIANTS", "a=1,a=2"),
         ("IMGCLOUD_VARIANTS", "huge=99999"),
+        ("IMGCLOUD_KEEP_METADATA", "maybe"),
     ],
 )
 def test_malformed_values_fail_naming_the_variable(name: str, value: str) -> None:
     with pytest.raises(ConfigError, match=name):
         load("backend", {**SERVICE_ENV, name: value})
+
+
+@pytest.mark.parametrize(
+    ("value", "keep"), [("", False), ("false", False), ("TRUE", True), ("1", True)]
+)
+def test_keeping_metadata_is_off_unless_asked_for(value: str, keep: bool) -> None:
+    assert load("backend", {**SERVICE_ENV, "IMGCLOUD_KEEP_METADATA": value}).keep_metadata is keep
 
 
 def test_variants_are_sorted_largest_first() -> None:

@@ -77,3 +77,12 @@ def test_a_team_may_keep_the_metadata(keeping: httpx.Client) -> None:
     answer = upload(keeping, sent)
     assert answer.status_code == 202, answer.text
     assert served(keeping, answer.json()["id"], "original") == sent
+
+
+def test_an_upload_whose_blocks_do_not_parse_gets_422_with_the_reason(api: httpx.Client) -> None:
+    sent = jpeg_marked()
+    broken = sent[:20] + b"not a marker" + sent[20:]  # after the JFIF segment
+    answer = upload(api, broken)
+    assert answer.status_code == 422, answer.text
+    body = answer.json()
+    assert body["reason"] == "bad_structure" and body["request_id"], body
