@@ -40,17 +40,18 @@ def _length(raw: bytes) -> int:
 
 
 def stream_upload(
-    url: str, content: bytes, limit: int, filename: str = "streamed.jpg"
+    url: str, content: bytes, limit: int, filename: str = "streamed.jpg", token: str = ""
 ) -> tuple[int, dict, int]:
     """POST `content` as a multipart upload in 1 MB chunks, without a Content-Length;
     returns the status, the JSON body and how many bytes of the file had been sent when
     the answer began to arrive. Past the limit each chunk waits up to 0.25 s for an
-    answer, so a server that answers early is seen to."""
+    answer, so a server that answers early is seen to. ``token``: an API token to send."""
     host, port = url.removeprefix("http://").split(":")
     head = (
         f"POST /api/images HTTP/1.1\r\nHost: {host}:{port}\r\n"
         f"Content-Type: multipart/form-data; boundary={BOUNDARY}\r\n"
-        "Transfer-Encoding: chunked\r\n\r\n"
+        + (f"Authorization: Bearer {token}\r\n" if token else "")
+        + "Transfer-Encoding: chunked\r\n\r\n"
     ).encode()
     part = (
         f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="file"; '

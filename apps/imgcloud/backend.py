@@ -2,8 +2,9 @@
 
 This module assembles the app: the resources (:class:`imgcloud.context.Backend`: S3, the
 broker, the idempotency ledger) made in ``before_serving`` and closed in
-``after_serving``, readiness checks, the errors every route shares, and two blueprints:
-the upload path (:mod:`imgcloud.uploads`) and the read side (:mod:`imgcloud.reads`).
+``after_serving``, readiness checks, the errors every route shares, and the blueprints:
+the upload path (:mod:`imgcloud.uploads`), the read side (:mod:`imgcloud.reads`) and
+the accounts (:mod:`imgcloud.members`; who may do what is :mod:`imgcloud.auth`).
 """
 
 from __future__ import annotations
@@ -15,9 +16,12 @@ import logging
 from quart import Quart, Response
 from werkzeug.exceptions import RequestEntityTooLarge
 
+from imgcloud.accounts import AccountError
+from imgcloud.auth import Refused, refused
 from imgcloud.config import Settings
 from imgcloud.context import Backend, backend_of, current, install
 from imgcloud.errors import problem, request_id
+from imgcloud.members import account_error, members
 from imgcloud.reads import reads
 from imgcloud.storage import StorageUnavailable
 from imgcloud.uploads import uploads
@@ -33,6 +37,9 @@ def create_app(settings: Settings) -> Quart:
     app.config["MAX_CONTENT_LENGTH"] = settings.max_upload_bytes + MULTIPART_OVERHEAD
     app.register_blueprint(uploads)
     app.register_blueprint(reads)
+    app.register_blueprint(members)
+    app.register_error_handler(Refused, refused)
+    app.register_error_handler(AccountError, account_error)
     app.register_error_handler(RequestEntityTooLarge, too_large)
     app.register_error_handler(StorageUnavailable, storage_down)
     tasks: set[asyncio.Task[None]] = set()

@@ -32,7 +32,7 @@ class Catalog:
             self.mark_pending(manifest.id),
         )
         await self.save(manifest)
-        await self.show(manifest.id)
+        await self.show(manifest.id, manifest.owner)
 
     async def add_once(self, manifest: Manifest, original: bytes) -> Manifest:
         """Store an upload's original and pending manifest unless they are there already.
@@ -56,9 +56,15 @@ class Catalog:
             await self.settle(manifest.id)  # the marker just written: the job ended long ago
         return stored
 
-    async def show(self, image_id: str) -> None:
-        """Put the image in the newest-first listing (writing it again is harmless)."""
-        await self.storage.put(naming.index_key(image_id), b"", "application/octet-stream")
+    async def show(self, image_id: str, owner: str | None = None) -> None:
+        """Put the image in the newest-first listings, everyone's and its owner's
+        (writing them again is harmless)."""
+        keys = [naming.index_key(image_id)]
+        if owner:
+            keys.append(naming.owner_index_key(owner, image_id))
+        await asyncio.gather(
+            *(self.storage.put(key, b"", "application/octet-stream") for key in keys)
+        )
 
     async def save(self, manifest: Manifest) -> None:
         await self.storage.put(
@@ -129,22 +135,29 @@ class Catalog:
     async def alternate(self, image_id: str, name: str, content_type: str) -> StoredObject | None:
         return await self.storage.get(naming.alternate_key(image_id, name, content_type))
 
-    async def page(self, limit: int, after: str = "") -> tuple[list[Manifest], str | None]:
-        """Up to ``limit`` images newest first, starting after id ``after``; next cursor."""
+    async def page(
+        self, limit: int, after: str = "", owner: str | None = None
+    ) -> tuple[list[Manifest], str | None]:
+        """Up to ``limit`` images newest first, starting after id ``after``; next cursor.
+        Everyone's, or ``owner``'s only."""
         limit = max(1, min(limit, MAX_PAGE))
-        start = naming.index_key(after) if after else ""
-        keys, more = await self.storage.list_keys(
-            naming.INDEX_PREFIX, start_after=start, limit=limit
-        )
+        prefix = naming.owner_prefix(owner) if owner else naming.INDEX_PREFIX
+        start = f"{prefix}{after}" if after else ""
+        keys, more = await self.storage.list_keys(prefix, start_after=start, limit=limit)
         ids = [naming.id_from_index_key(key) for key in keys]
         found = await asyncio.gather(*(self.manifest(image_id) for image_id in ids))
         # An id without a manifest is being deleted right now: leave it out.
         manifests = [m for m in found if m is not None]
         return manifests, (ids[-1] if more and ids else None)
 
-    async def remove(self, image_id: str, variant_names: Iterable[str]) -> None:
-        """Delete an image: the index entry first (it leaves the gallery), then its objects."""
-        await self.storage.delete([naming.index_key(image_id)])
+    async def remove(
+        self, image_id: str, variant_names: Iterable[str], owner: str | None = None
+    ) -> None:
+        """Delete an image: the index entries first (it leaves the gallery), then its objects."""
+        entries = [naming.index_key(image_id)]
+        if owner:
+            entries.append(naming.owner_index_key(owner, image_id))
+        await self.storage.delete(entries)
         keys, _ = await self.storage.list_keys(f"{naming.IMAGES_PREFIX}{image_id}/")
         known = {naming.variant_key(image_id, name) for name in variant_names}
         known |= {

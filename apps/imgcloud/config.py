@@ -69,6 +69,9 @@ class Settings:
     # Store originals as sent, EXIF (GPS included) and XMP with them: for teams that
     # want their photos' metadata served. Off by default (imgcloud.metadata).
     keep_metadata: bool = False
+    # SHA-256 (hex) of the admin token made at deploy (imgcloud.accounts): the one
+    # credential that works before any member exists. Empty: no such token.
+    admin_token_sha256: str = ""
 
     @property
     def variant_names(self) -> tuple[str, ...]:
@@ -128,6 +131,7 @@ def load(role: str, env: Mapping[str, str] | None = None) -> Settings:
         widths=_widths_from(env),
         max_frames=_positive_int(env, "MAX_FRAMES", 100),
         keep_metadata=_flag(env, "KEEP_METADATA"),
+        admin_token_sha256=_sha256_from(env, "ADMIN_TOKEN_SHA256"),
     )
 
 
@@ -194,6 +198,13 @@ def _alternates_from(env: Mapping[str, str]) -> tuple[str, ...]:
             f"{', '.join(KNOWN_ALTERNATES)} (or none)"
         )
     return tuple(dict.fromkeys(KNOWN_ALTERNATES[name] for name in names))
+
+
+def _sha256_from(env: Mapping[str, str], name: str) -> str:
+    raw = (env.get(PREFIX + name) or "").strip().lower()
+    if raw and not re.fullmatch(r"[0-9a-f]{64}", raw):
+        raise ConfigError(f"{PREFIX}{name} is not a SHA-256 in hex (64 digits 0-9, a-f)")
+    return raw
 
 
 def _flag(env: Mapping[str, str], name: str) -> bool:

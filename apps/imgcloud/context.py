@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from quart import Quart, Response, current_app
 
+from imgcloud.accounts import Accounts
 from imgcloud.broker import Broker
 from imgcloud.catalog import Catalog
 from imgcloud.config import Settings
@@ -33,6 +34,7 @@ class Backend:
     broker: Broker
     ledger: Ledger
     widths: WidthMaker
+    accounts: Accounts
 
     @classmethod
     def create(cls, settings: Settings, metrics: Metrics) -> Backend:
@@ -52,6 +54,7 @@ class Backend:
             broker,
             Ledger(storage, settings.idempotency_ttl),
             WidthMaker(settings, catalog, metrics),
+            Accounts(storage, settings.admin_token_sha256),
         )
 
     def reject(self, status: int, reason: str, message: str) -> tuple[Response, int]:

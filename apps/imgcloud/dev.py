@@ -5,11 +5,17 @@ IMGCLOUD_S3_ENDPOINT is set), then the backend, the worker and the frontend, whi
 forwards /api to the backend as HAProxy does in the cluster, on 127.0.0.1:8080
 (IMGCLOUD_DEV_PORT to change it). Data and logs live in a temporary folder that goes
 away with it.
+
+The admin token (what a deploy makes; see imgcloud.accounts) is IMGCLOUD_ADMIN_TOKEN
+when set, else a new one written to ``admin_token`` in that folder, whose path is
+printed: `imgcloud users add` and scripts use it.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
+import secrets
 import signal
 import sys
 import tempfile
@@ -43,6 +49,7 @@ def main() -> int:
             print(f"imgcloud dev: {exc}", file=sys.stderr)
             return 1
         print(f"\nimgcloud is up: {services[2].url}", flush=True)
+        print(f"admin token: {_token_note(Path(tmp))}", flush=True)
         print(
             f"(backend {services[0].url}, worker {services[1].url}; logs in {tmp}; "
             "Ctrl-C stops everything)",
@@ -57,8 +64,30 @@ def main() -> int:
     return 0
 
 
+def admin_token(root: Path) -> str:
+    """IMGCLOUD_ADMIN_TOKEN, or a new token kept in ``root/admin_token`` (mode 0600)."""
+    given = os.environ.get("IMGCLOUD_ADMIN_TOKEN", "").strip()
+    if given:
+        return given
+    path = root / "admin_token"
+    if not path.exists():
+        path.touch(mode=0o600)
+        path.write_text(secrets.token_urlsafe(32) + "\n")
+    return path.read_text().strip()
+
+
+def _token_note(root: Path) -> str:
+    if os.environ.get("IMGCLOUD_ADMIN_TOKEN", "").strip():
+        return "IMGCLOUD_ADMIN_TOKEN"
+    path = root / "admin_token"
+    return f"{path} (export IMGCLOUD_TOKEN=$(cat {path}); imgcloud users add NAME)"
+
+
 def _start(root: Path, parts: ExitStack) -> list[Service]:
-    env = {"IMGCLOUD_NODE_NAME": os.environ.get("IMGCLOUD_NODE_NAME", "dev")}
+    env = {
+        "IMGCLOUD_NODE_NAME": os.environ.get("IMGCLOUD_NODE_NAME", "dev"),
+        "IMGCLOUD_ADMIN_TOKEN_SHA256": hashlib.sha256(admin_token(root).encode()).hexdigest(),
+    }
     if not os.environ.get("IMGCLOUD_AMQP_URL"):
         rabbit = RabbitMQ(root / "rabbitmq")
         print(f"starting RabbitMQ on 127.0.0.1:{rabbit.port}…", flush=True)

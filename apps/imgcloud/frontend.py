@@ -31,8 +31,20 @@ _PASS_BACK = (
     "content-security-policy",
     "x-served-by",
     "vary",  # variants differ by Accept: a cache in front must keep them apart
+    "set-cookie",  # the session (imgcloud.auth)
+    "www-authenticate",
+    "retry-after",
 )  # not X-Request-Id: the frontend answers with its own, which it gave the backend
-_PASS_ON = ("content-type", "content-length", "if-none-match", "accept", "idempotency-key")
+_PASS_ON = (
+    "content-type",
+    "content-length",
+    "if-none-match",
+    "accept",
+    "idempotency-key",
+    "authorization",
+    "cookie",
+    "x-csrf-token",
+)
 
 
 def create_app(settings: Settings) -> Quart:
@@ -96,7 +108,8 @@ def create_app(settings: Settings) -> Quart:
             except httpx.HTTPError as exc:
                 log.warning("backend not reachable [request %s]: %r", errors.request_id(), exc)
                 return errors.problem(502, "the backend is not reachable; try again", "backend")
-            kept = {k: v for k, v in answer.headers.items() if k.lower() in _PASS_BACK}
+            # multi_items: each Set-Cookie on its own, never folded into one.
+            kept = [(k, v) for k, v in answer.headers.multi_items() if k.lower() in _PASS_BACK]
             return Response(answer.content, status=answer.status_code, headers=kept)
 
     return app

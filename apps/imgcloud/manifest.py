@@ -37,6 +37,7 @@ class Manifest:
     error: str | None = None
     processed_by: str | None = None
     sha256: str | None = None  # of the original's bytes; None for images stored before it
+    owner: str | None = None  # the member who uploaded it; None for images from before accounts
 
     def to_json(self) -> bytes:
         return json.dumps(asdict(self), separators=(",", ":")).encode()
@@ -55,6 +56,7 @@ class Manifest:
             error=data.get("error"),
             processed_by=data.get("processed_by"),
             sha256=data.get("sha256"),
+            owner=data.get("owner"),
         )
 
     def done(self, variants: dict[str, VariantInfo], node: str) -> Manifest:
@@ -88,4 +90,6 @@ def public_view(manifest: Manifest, base_url: str) -> dict[str, Any]:
         view["processed_by"] = manifest.processed_by
     if manifest.sha256:
         view["sha256"] = manifest.sha256
+    if manifest.owner:
+        view["owner"] = manifest.owner
     return view

@@ -10,6 +10,7 @@ so ids made in the same millisecond on different backends never collide.
     images/<id>/<variant>.webp  the same variant in an alternate format (also .avif)
     images/<id>/manifest.json   status, dimensions, sizes, error (the only metadata)
     index/<id>                  empty marker: the gallery's newest-first listing
+    owners/<name>/<id>          the same, one list per member (what a member's listing reads)
     pending/<id>                an upload whose job has not finished: what the sweeper
                                 looks at (imgcloud.sweeper); removed once the job ends
 """
@@ -25,6 +26,7 @@ _ID = re.compile(r"^[0-9a-f]{21}$")
 INDEX_PREFIX = "index/"
 IMAGES_PREFIX = "images/"
 PENDING_PREFIX = "pending/"
+OWNERS_PREFIX = "owners/"
 
 
 def new_id(now: float | None = None) -> str:
@@ -70,7 +72,15 @@ def index_key(image_id: str) -> str:
 
 
 def id_from_index_key(key: str) -> str:
-    return key.removeprefix(INDEX_PREFIX)
+    return key.rsplit("/", 1)[-1]
+
+
+def owner_prefix(owner: str) -> str:
+    return f"{OWNERS_PREFIX}{owner}/"
+
+
+def owner_index_key(owner: str, image_id: str) -> str:
+    return f"{owner_prefix(owner)}{image_id}"
 
 
 def pending_key(image_id: str) -> str:

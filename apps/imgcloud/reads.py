@@ -15,6 +15,7 @@ import logging
 from quart import Blueprint, Response, jsonify, request
 
 from imgcloud import naming
+from imgcloud.auth import Refused, signed_in
 from imgcloud.catalog import MAX_PAGE
 from imgcloud.context import API, current
 from imgcloud.errors import problem, request_id
@@ -34,6 +35,8 @@ _BYTES_HEADERS = {
 
 @reads.get(API)
 async def listing() -> tuple[Response, int]:
+    """A member's own images, newest first; an admin's listing is everyone's."""
+    who = await signed_in()
     raw_limit = request.args.get("limit", "24")
     after = request.args.get("after", "")
     if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= MAX_PAGE:
@@ -41,7 +44,8 @@ async def listing() -> tuple[Response, int]:
     if after and not naming.is_id(after):
         return problem(400, "after must be an image id from a previous page", "bad_cursor")
     # S3 being away is answered 503 by the app's StorageUnavailable handler.
-    manifests, cursor = await current().catalog.page(int(raw_limit), after)
+    owner = None if who.is_admin else who.user
+    manifests, cursor = await current().catalog.page(int(raw_limit), after, owner)
     response = jsonify(images=[public_view(m, API) for m in manifests], next=cursor)
     response.headers["Cache-Control"] = "no-store"
     return response, 200
@@ -101,10 +105,14 @@ async def image_bytes(image_id: str, variant: str) -> Response | tuple[Response,
 
 @reads.delete(f"{API}/<image_id>")
 async def delete(image_id: str) -> tuple[Response, int]:
-    if await find(image_id) is None:
+    who = await signed_in("delete")
+    manifest = await find(image_id)
+    if manifest is None:
         return no_image(image_id)
+    if manifest.owner != who.user and not who.is_admin:
+        raise Refused(403, "only its owner or an admin may delete this image", "not_owner")
     backend = current()
-    await backend.catalog.remove(image_id, backend.settings.variant_names)
+    await backend.catalog.remove(image_id, backend.settings.variant_names, manifest.owner)
     return jsonify(id=image_id, status="deleted"), 200
 
 

@@ -27,6 +27,7 @@ from werkzeug.datastructures import FileStorage
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from imgcloud import naming
+from imgcloud.auth import signed_in
 from imgcloud.broker import BrokerUnavailable
 from imgcloud.context import API, Backend, current
 from imgcloud.errors import problem, request_id
@@ -53,6 +54,7 @@ class Upload:
     filename: str
     info: ImageInfo
     sha256: str  # of the bytes as sent: a retry with the same key must send the same
+    owner: str
 
     def manifest(self, image_id: str, created: float) -> Manifest:
         return Manifest(
@@ -65,11 +67,13 @@ class Upload:
                 self.info.width, self.info.height, len(self.data), self.info.content_type
             ),
             sha256=digest(self.data),
+            owner=self.owner,
         )
 
 
 @uploads.post(API)
 async def upload() -> tuple[Response, int]:
+    who = await signed_in("upload")
     backend = current()
     key = request.headers.get(HEADER)
     if key is not None:
@@ -84,7 +88,7 @@ async def upload() -> tuple[Response, int]:
     if sent is None:
         return backend.reject(400, "no_file", "send the image as the multipart form field 'file'")
     try:
-        accepted = validated(sent, backend)
+        accepted = validated(sent, backend, who.user)
         if not backend.settings.keep_metadata:
             # Off the event loop: turning a photo upright decodes and encodes it.
             accepted = await asyncio.to_thread(without_metadata, accepted)
@@ -95,11 +99,11 @@ async def upload() -> tuple[Response, int]:
     return await store_with_key(backend, accepted, key)
 
 
-def validated(sent: FileStorage, backend: Backend) -> Upload:
+def validated(sent: FileStorage, backend: Backend, owner: str) -> Upload:
     data = sent.read()
     settings = backend.settings
     info = inspect(data, max_bytes=settings.max_upload_bytes, max_pixels=settings.max_pixels)
-    return Upload(data, (sent.filename or "")[:200], info, digest(data))
+    return Upload(data, (sent.filename or "")[:200], info, digest(data), owner)
 
 
 def without_metadata(accepted: Upload) -> Upload:
@@ -113,7 +117,7 @@ def without_metadata(accepted: Upload) -> Upload:
     # Measured again: upright, a photo's width and height trade places.
     pixels = accepted.info.width * accepted.info.height
     upright = inspect(cleaned, max_bytes=len(cleaned), max_pixels=pixels)
-    return Upload(cleaned, accepted.filename, upright, accepted.sha256)
+    return Upload(cleaned, accepted.filename, upright, accepted.sha256, accepted.owner)
 
 
 async def store_once(backend: Backend, accepted: Upload) -> tuple[Response, int]:
@@ -123,7 +127,7 @@ async def store_once(backend: Backend, accepted: Upload) -> tuple[Response, int]
         await backend.catalog.add(manifest, accepted.data)
         await publish(backend, manifest.id)
     except (StorageUnavailable, BrokerUnavailable) as exc:
-        await undo(backend, manifest.id)
+        await undo(backend, manifest)
         return not_stored(backend, manifest.id, exc)
     return acknowledged(backend, manifest.id)
 
@@ -133,7 +137,8 @@ async def store_with_key(backend: Backend, accepted: Upload, key: str) -> tuple[
     now = time.time()
     proposed = Record(naming.new_id(now), accepted.sha256, now)
     try:
-        record = await backend.ledger.claim(key, proposed)
+        # A key is the member's own: another member's upload with it is another upload.
+        record = await backend.ledger.claim(f"{accepted.owner}/{key}", proposed)
     except StorageUnavailable as exc:
         return not_stored(backend, "(none yet)", exc)
     if record.sha256 != accepted.sha256:
@@ -150,7 +155,7 @@ async def store_with_key(backend: Backend, accepted: Upload, key: str) -> tuple[
         )
         if stored.status == "pending":
             await publish(backend, record.id)
-        await backend.catalog.show(record.id)
+        await backend.catalog.show(record.id, stored.owner)
     except (StorageUnavailable, BrokerUnavailable) as exc:
         # Nothing is removed: another attempt with this key may have answered 202.
         return not_stored(backend, record.id, exc)
@@ -163,11 +168,11 @@ async def publish(backend: Backend, image_id: str) -> None:
     await backend.broker.publish({"id": image_id, "published": time.time()}, message_id=image_id)
 
 
-async def undo(backend: Backend, image_id: str) -> None:
+async def undo(backend: Backend, manifest: Manifest) -> None:
     try:
-        await backend.catalog.remove(image_id, backend.settings.variant_names)
+        await backend.catalog.remove(manifest.id, backend.settings.variant_names, manifest.owner)
     except StorageUnavailable as exc:
-        log.error("could not remove the parts of failed upload %s: %s", image_id, exc)
+        log.error("could not remove the parts of failed upload %s: %s", manifest.id, exc)
 
 
 def not_stored(backend: Backend, image_id: str, exc: Exception) -> tuple[Response, int]:

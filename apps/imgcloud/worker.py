@@ -214,7 +214,7 @@ class Worker:
             return outcome
         if await self.catalog.manifest(image_id) is None:
             # Deleted while we worked: take back what we wrote.
-            await self.catalog.remove(image_id, self.settings.variant_names)
+            await self.catalog.remove(image_id, self.settings.variant_names, manifest.owner)
         return "skipped"  # or another worker finished it first: its manifest stands
 
     def _render(self, data: bytes) -> list[Rendition]:

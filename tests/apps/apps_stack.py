@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 import secrets
 import time
@@ -27,6 +28,17 @@ class Stack:
     backend: Service
     worker: Service
     frontend: Service
+    admin_token: str  # the deploy's admin token, as `imgcloud dev` makes one
+
+    @property
+    def auth(self) -> dict[str, str]:
+        """Headers that carry the admin token."""
+        return {"Authorization": f"Bearer {self.admin_token}"}
+
+    def client(self, role: str = "backend", timeout: float = 30, **kwargs: Any) -> httpx.Client:
+        """An HTTP client of ``role``'s service, signed in with the admin token."""
+        url = getattr(self, role).url
+        return httpx.Client(base_url=url, timeout=timeout, headers=self.auth, **kwargs)
 
     @property
     def bucket(self) -> str:
@@ -79,6 +91,8 @@ def start_stack(root: Path, rabbitmq: RabbitMQ, minio: MinIO, name: str, **extra
         node_name=f"node-{name}",
     )
     env["IMGCLOUD_PREFETCH"] = "4"
+    admin_token = secrets.token_urlsafe(32)
+    env["IMGCLOUD_ADMIN_TOKEN_SHA256"] = hashlib.sha256(admin_token.encode()).hexdigest()
     env.update({f"IMGCLOUD_{key.upper()}": value for key, value in extra.items()})
     backend = Service("backend", root, env)
     worker = Service("worker", root, {**env, "IMGCLOUD_NODE_NAME": f"worker-{name}"})
@@ -89,7 +103,7 @@ def start_stack(root: Path, rabbitmq: RabbitMQ, minio: MinIO, name: str, **extra
     )
     with ThreadPoolExecutor(3) as pool:
         list(pool.map(lambda s: s.start(), (backend, worker, frontend)))
-    return Stack(rabbitmq, minio, env, backend, worker, frontend)
+    return Stack(rabbitmq, minio, env, backend, worker, frontend, admin_token)
 
 
 def upload(

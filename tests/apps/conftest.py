@@ -49,5 +49,5 @@ def own_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 
 @pytest.fixture
 def api(stack: Stack) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=stack.backend.url, timeout=30) as client:
+    with stack.client(timeout=30) as client:
         yield client

@@ -131,14 +131,14 @@ def test_delete_removes_the_original_every_variant_and_the_listing(
 def test_a_20_mb_upload_passes_the_frontend_proxy(stack: Stack) -> None:
     big = samples.encode(samples.gradient(2700, 2700), "BMP")
     assert len(big) > 20 * 1024 * 1024
-    with httpx.Client(base_url=stack.frontend.url, timeout=60) as front:
+    with stack.client("frontend", timeout=60) as front:
         answer = upload(front, big, "big.bmp", "image/bmp")
         assert answer.status_code == 202, answer.text
         assert finished(front, answer.json()["id"])["status"] == "done"
 
 
 def test_the_frontend_proxies_the_api_same_origin(stack: Stack) -> None:
-    with httpx.Client(base_url=stack.frontend.url, timeout=30) as front:
+    with stack.client("frontend", timeout=30) as front:
         answer = upload(front, samples.ACCEPTED["gif"]())
         assert answer.status_code == 202
         assert answer.headers["x-served-by"] == "node-shared"  # the backend's name

@@ -26,7 +26,9 @@ def test_a_60_mb_chunked_upload_is_refused_while_it_streams(stack: Stack, servic
     before = stack.upload_keys()
     total = 60 * MB
     huge = b"\xff\xd8\xff\xe0" + bytes(total - 4)
-    status, body, sent = stream_upload(getattr(stack, service).url, huge, LIMIT)
+    status, body, sent = stream_upload(
+        getattr(stack, service).url, huge, LIMIT, token=stack.admin_token
+    )
     assert status == 413, body
     assert "limit" in body["error"] or "too large" in body["error"]
     assert len(body["request_id"]) >= 8
@@ -40,7 +42,9 @@ def test_a_chunked_upload_under_the_limit_is_accepted(api, stack: Stack, service
     noise = Image.frombytes("RGB", (1600, 1200), os.urandom(1600 * 1200 * 3))
     photo = samples.encode(noise, "JPEG", quality=95)  # noise compresses badly: MBs
     assert len(photo) > 2 * MB
-    status, body, sent = stream_upload(getattr(stack, service).url, photo, LIMIT)
+    status, body, sent = stream_upload(
+        getattr(stack, service).url, photo, LIMIT, token=stack.admin_token
+    )
     assert (status, sent) == (202, len(photo)), body
     view = finished(api, body["id"])
     assert view["status"] == "done", view

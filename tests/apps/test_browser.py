@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -69,9 +70,46 @@ class Trouble:
         return bool(self.page_errors or self.violations or self.policy_console)
 
 
+@dataclass(frozen=True)
+class Member:
+    name: str
+    password: str
+    token: str  # upload and delete, for the test to act as the member outside the page
+
+
+@pytest.fixture(scope="module")
+def member(stack: Stack) -> Member:
+    """A team member of the module's own, made by the admin."""
+    name, password = f"browser-{secrets.token_hex(3)}", secrets.token_urlsafe(12)
+    with stack.client() as admin:
+        made = admin.post("/api/users", json={"name": name, "password": password})
+        assert made.status_code == 201, made.text
+        token = admin.post("/api/tokens", json={"user": name, "scopes": ["upload", "delete"]})
+        assert token.status_code == 201, token.text
+    return Member(name, password, token.json()["token"])
+
+
 @pytest.fixture
-def watched(browser: Browser, stack: Stack, tmp_path: Path) -> Iterator[tuple[Page, Trouble]]:
-    """The page, opened with its errors and policy violations recorded."""
+def member_api(stack: Stack, member: Member) -> Iterator[httpx.Client]:
+    """The API as the signed-in member (what they upload shows in their gallery)."""
+    headers = {"Authorization": f"Bearer {member.token}"}
+    with httpx.Client(base_url=stack.backend.url, timeout=30, headers=headers) as client:
+        yield client
+
+
+def sign_in(page: Page, member: Member) -> None:
+    """Sign in with the page's form, as a person does."""
+    page.get_by_label("Name").fill(member.name)
+    page.get_by_label("Password").fill(member.password)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_test_id("signed-in-as")).to_have_text(member.name, timeout=WAIT_MS)
+
+
+@pytest.fixture
+def watched(
+    browser: Browser, stack: Stack, member: Member, tmp_path: Path
+) -> Iterator[tuple[Page, Trouble]]:
+    """The page, signed in, opened with its errors and policy violations recorded."""
     context = browser.new_context(
         base_url=stack.frontend.url, viewport={"width": 1280, "height": 900}
     )
@@ -79,6 +117,7 @@ def watched(browser: Browser, stack: Stack, tmp_path: Path) -> Iterator[tuple[Pa
     trouble = Trouble()
     trouble.watch(context, page)
     page.goto("/")
+    sign_in(page, member)
     yield page, trouble
     page.screenshot(path=str(tmp_path / "page.png"), full_page=True)
     context.close()
@@ -196,8 +235,9 @@ def test_a_corrupt_image_card_says_why(page: Page, tmp_path: Path) -> None:
 
 
 def test_detail_lists_every_variant_and_delete_removes_the_image(
-    page: Page, api: httpx.Client, tmp_path: Path
+    page: Page, member_api: httpx.Client, tmp_path: Path
 ) -> None:
+    api = member_api
     image_id = upload(api, photo_like(1600, 1200, seed=3), "harbour.jpg").json()["id"]
     finished(api, image_id)
     page.reload()
@@ -238,7 +278,7 @@ def test_the_page_uploads_under_its_strict_policy_without_a_violation(
 
 
 def test_a_lost_answer_is_sent_again_with_the_same_key_and_stores_one_image(
-    page: Page, api: httpx.Client, tmp_path: Path
+    page: Page, member_api: httpx.Client, tmp_path: Path
 ) -> None:
     keys: list[str | None] = []
 
@@ -260,12 +300,12 @@ def test_a_lost_answer_is_sent_again_with_the_same_key_and_stores_one_image(
     thumbnail_shows(page, photo.name)
     assert len(keys) == 2 and keys[0] and keys[0] == keys[1], keys
     expect(card_for(page, photo.name)).to_have_count(1)
-    images = api.get("/api/images", params={"limit": 100}).json()["images"]
+    images = member_api.get("/api/images", params={"limit": 100}).json()["images"]
     assert [image["filename"] for image in images].count(photo.name) == 1
 
 
 def test_a_file_chosen_while_the_settings_are_on_their_way_is_uploaded(
-    browser: Browser, stack: Stack, tmp_path: Path
+    browser: Browser, stack: Stack, member: Member, tmp_path: Path
 ) -> None:
     """The page's settings (config.json) held back until the upload has been answered:
     the file input works from the first moment the page is loaded, not from when its
@@ -275,6 +315,7 @@ def test_a_file_chosen_while_the_settings_are_on_their_way_is_uploaded(
     held: list[Route] = []
     page.route("**/config.json", lambda route: held.append(route))
     page.goto("/")
+    sign_in(page, member)
     photo = tmp_path / "chosen-early.jpg"
     photo.write_bytes(photo_like(800, 600, seed=21))
     with page.expect_response(
@@ -340,3 +381,37 @@ def test_another_site_cannot_frame_the_page(browser: Browser, stack: Stack) -> N
     frame = host.frames[-1]
     assert frame.evaluate("() => document.getElementById('drop')") is None
     context.close()
+
+
+def test_signed_out_the_page_asks_to_sign_in_and_says_a_wrong_password(
+    browser: Browser, stack: Stack, member: Member
+) -> None:
+    context = browser.new_context(base_url=stack.frontend.url)
+    page = context.new_page()
+    page.goto("/")
+    expect(page.get_by_test_id("sign-in")).to_be_visible(timeout=WAIT_MS)
+    expect(page.get_by_test_id("dropzone")).to_be_hidden()
+    page.get_by_label("Name").fill(member.name)
+    page.get_by_label("Password").fill(member.password + "-not")
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("alert").filter(has_text="wrong")).to_be_visible(timeout=WAIT_MS)
+    assert context.cookies() == []
+    context.close()
+
+
+def test_the_session_cookie_is_secure_httponly_strict_and_ends_on_sign_out(
+    watched: tuple[Page, Trouble], stack: Stack
+) -> None:
+    page, _ = watched
+    [cookie] = page.context.cookies()
+    assert (cookie["secure"], cookie["httpOnly"], cookie["sameSite"]) == (True, True, "Strict")
+    assert page.evaluate("document.cookie") == ""  # no script of the page can read it
+    page.get_by_test_id("sign-out").click()
+    expect(page.get_by_test_id("sign-in")).to_be_visible(timeout=WAIT_MS)
+    # The session is gone on the server too, not only from this browser.
+    stale = httpx.get(
+        f"{stack.backend.url}/api/session",
+        cookies={cookie["name"]: cookie["value"]},
+        timeout=30,
+    )
+    assert stale.status_code == 401, stale.text

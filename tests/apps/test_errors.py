@@ -29,7 +29,7 @@ def test_an_error_is_json_with_the_request_id_of_its_header(
     stack: Stack, role: str, case: str
 ) -> None:
     method, path, options, status = ERRORS[case]
-    with httpx.Client(base_url=getattr(stack, role).url, timeout=30) as client:
+    with stack.client(role, timeout=30) as client:
         answer = client.request(method, path, **options)
     assert answer.status_code == status, answer.text
     body = answer.json()

@@ -63,7 +63,7 @@ ANSWERS = {
 
 @pytest.fixture(scope="module")
 def image_id(stack: Stack) -> str:
-    with httpx.Client(base_url=stack.backend.url, timeout=30) as client:
+    with stack.client(timeout=30) as client:
         answer = upload(client, samples.ACCEPTED["png"](), "headers.png", "image/png")
         assert answer.status_code == 202, answer.text
         assert finished(client, answer.json()["id"])["status"] == "done"
@@ -72,8 +72,7 @@ def image_id(stack: Stack) -> str:
 
 @pytest.fixture(scope="module")
 def clients(stack: Stack) -> Iterator[dict[str, httpx.Client]]:
-    services = {"frontend": stack.frontend, "backend": stack.backend, "worker": stack.worker}
-    opened = {name: httpx.Client(base_url=s.url, timeout=30) for name, s in services.items()}
+    opened = {name: stack.client(name) for name in ("frontend", "backend", "worker")}
     yield opened
     for client in opened.values():
         client.close()

@@ -70,7 +70,9 @@ def test_the_same_key_twice_gives_the_same_answer_and_one_image(
     assert api.get(f"/api/images/{image_id}").json() == view
 
 
-def stalled_upload(url: str, data: bytes, key: str, go_on: threading.Event) -> httpx.Response:
+def stalled_upload(
+    stack: Stack, data: bytes, key: str, go_on: threading.Event
+) -> httpx.Response:
     """An upload whose body stops half-way until ``go_on`` is set: an attempt still in
     flight (cut off from its client, say) while the client's retry overtakes it."""
     boundary = uuid.uuid4().hex
@@ -89,7 +91,7 @@ def stalled_upload(url: str, data: bytes, key: str, go_on: threading.Event) -> h
         "Content-Type": f"multipart/form-data; boundary={boundary}",
         "Idempotency-Key": key,
     }
-    with httpx.Client(base_url=url, timeout=60) as client:
+    with stack.client(timeout=60) as client:
         return client.post("/api/images", content=chunks(), headers=headers)
 
 
@@ -100,7 +102,7 @@ def test_a_retry_while_the_first_attempt_is_in_flight_gives_the_same_image(
     before = stack.upload_keys()
     go_on = threading.Event()
     with ThreadPoolExecutor(1) as pool:
-        slow = pool.submit(stalled_upload, stack.backend.url, data, key, go_on)
+        slow = pool.submit(stalled_upload, stack, data, key, go_on)
         time.sleep(0.5)  # the first attempt's headers and half its body are in
         try:
             retry = keyed_upload(api, data, key)
@@ -123,7 +125,7 @@ def test_attempts_with_one_key_at_the_same_moment_make_one_image(
     start = threading.Barrier(attempts)
 
     def attempt(_: int) -> httpx.Response:
-        with httpx.Client(base_url=stack.backend.url, timeout=60) as client:
+        with stack.client(timeout=60) as client:
             start.wait(30)
             return keyed_upload(client, data, key)
 

@@ -29,7 +29,7 @@ def keeping(infra: tuple, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
         f"keep{secrets.token_hex(2)}",
         keep_metadata="true",
     )
-    with httpx.Client(base_url=running.backend.url, timeout=30) as client:
+    with running.client(timeout=30) as client:
         yield client
     running.stop()
 

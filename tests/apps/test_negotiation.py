@@ -27,7 +27,7 @@ def uploaded() -> bytes:
 
 @pytest.fixture(scope="module")
 def photo(stack: Stack, uploaded: bytes) -> Iterator[str]:
-    with httpx.Client(base_url=stack.backend.url, timeout=30) as client:
+    with stack.client(timeout=30) as client:
         answer = upload(client, uploaded)
         assert answer.status_code == 202, answer.text
         image_id = answer.json()["id"]

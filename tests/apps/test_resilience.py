@@ -20,7 +20,7 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture
 def api(own_stack: Stack) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=own_stack.backend.url, timeout=30) as client:
+    with own_stack.client(timeout=30) as client:
         yield client
 
 
@@ -131,7 +131,7 @@ def test_a_broker_restart_loses_no_acknowledged_upload(own_stack: Stack, api: ht
     stop = threading.Event()
 
     def keep_uploading() -> None:
-        with httpx.Client(base_url=own_stack.backend.url, timeout=30) as client:
+        with own_stack.client(timeout=30) as client:
             while not stop.is_set():
                 answer = upload(client, photo)
                 if answer.status_code == 202:

@@ -31,7 +31,7 @@ MADE = "imgcloud_widths_made_total"
 @pytest.fixture
 def photo(stack: Stack) -> Iterator[str]:
     """A fresh 1600x1200 upload, done (each test its own: a width is made once)."""
-    with httpx.Client(base_url=stack.backend.url, timeout=30) as client:
+    with stack.client(timeout=30) as client:
         answer = upload(client, photo_like(1600, 1200, seed=9))
         assert answer.status_code == 202, answer.text
         image_id = answer.json()["id"]
@@ -95,7 +95,7 @@ def test_twenty_requests_at_once_over_two_backends_make_it_once(
     before = sum(metric(url, MADE) for url in urls)
 
     async def storm() -> list[httpx.Response]:
-        async with httpx.AsyncClient(timeout=60) as client:
+        async with httpx.AsyncClient(timeout=60, headers=stack.auth) as client:
             return await asyncio.gather(
                 *(
                     client.get(

@@ -246,7 +246,7 @@ async def _empty(worker: Worker) -> bool:
 def test_the_pending_marker_of_an_upload_is_gone_once_it_is_done(stack: Stack) -> None:
     """Through the real backend and the stack's worker: the marker an upload leaves is
     removed when its job ends, so the sweeper has nothing to publish again."""
-    with httpx.Client(base_url=stack.backend.url, timeout=30) as client:
+    with stack.client(timeout=30) as client:
         answer = upload(client, samples.ACCEPTED["jpeg"]())
         assert answer.status_code == 202, answer.text
         image_id = answer.json()["id"]

@@ -1,7 +1,16 @@
 // The backend's HTTP API, same origin (/api), and the node that served each answer.
+// Signed in, the browser holds the session cookie (HttpOnly: no script reads it) and
+// this module the session's CSRF token, which every write carries in X-CSRF-Token.
 
 const nodeListeners = new Set();
 let latestNode = "";
+let csrf = "";
+let signedIn;
+// Resolves once a session is known: writes wait for it, so a file chosen while the page
+// still asks who is signed in is sent with the session's token, not refused.
+const sessionKnown = new Promise((resolve) => {
+  signedIn = resolve;
+});
 
 // The node named by the most recent answer's X-Served-By header.
 export const lastNode = () => latestNode;
@@ -47,8 +56,41 @@ export const listImages = (after = "", limit = 24) =>
 
 export const getImage = (id) => call(`/api/images/${encodeURIComponent(id)}`);
 
-export const deleteImage = (id) =>
-  call(`/api/images/${encodeURIComponent(id)}`, { method: "DELETE" });
+export const deleteImage = async (id) => {
+  await sessionKnown;
+  return call(`/api/images/${encodeURIComponent(id)}`, {
+    method: "DELETE",
+    headers: { "X-CSRF-Token": csrf },
+  });
+};
+
+function useSession(session) {
+  csrf = session.csrf || "";
+  signedIn(session);
+  return session;
+}
+
+// Who is signed in ({user, role, csrf}), or null when no one is.
+export async function currentSession() {
+  try {
+    return useSession(await call("/api/session"));
+  } catch (error) {
+    if (error.status === 401) return null;
+    throw error;
+  }
+}
+
+export const signIn = async (name, password) =>
+  useSession(
+    await call("/api/session", {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ name, password }),
+    }),
+  );
+
+export const signOut = () =>
+  call("/api/session", { method: "DELETE", headers: { "X-CSRF-Token": csrf } });
 
 export const pageConfig = () => call("/config.json");
 
@@ -56,10 +98,12 @@ export const pageConfig = () => call("/config.json");
 // `key` goes out as the Idempotency-Key header: sending the same file again with the
 // same key (after a lost answer) gives the same image, never a second one.
 // `json` says whether the answer was JSON, i.e. the service's own, not a gateway's page.
-export function uploadImage(file, onProgress, key) {
+export async function uploadImage(file, onProgress, key) {
+  await sessionKnown;
   return new Promise((resolve) => {
     const xhr = new XMLHttpRequest();
     xhr.open("POST", "/api/images");
+    xhr.setRequestHeader("X-CSRF-Token", csrf);
     if (key) xhr.setRequestHeader("Idempotency-Key", key);
     xhr.upload.addEventListener("progress", (event) => {
       if (event.lengthComputable) onProgress(event.loaded / event.total);

@@ -1,6 +1,6 @@
 // imgcloud's page: wires the drop zone, the upload queue, the gallery and the detail view.
 
-import { onNode, pageConfig } from "./api.js";
+import { currentSession, onNode, pageConfig, signIn, signOut } from "./api.js";
 import { Detail } from "./detail.js";
 import { bytes } from "./format.js";
 import { Gallery } from "./gallery.js";
@@ -60,6 +60,44 @@ function wireDropZone(zone, input, onFiles) {
   window.addEventListener("drop", (event) => event.preventDefault());
 }
 
+function showSignedIn(session) {
+  $("sign-in").hidden = true;
+  $("signed-in").hidden = false;
+  $("who").hidden = false;
+  $("who-name").textContent = `${session.user}${session.role === "admin" ? " (admin)" : ""}`;
+}
+
+// The session, once someone is signed in: at once when a cookie is held, else after the
+// form is sent with a name and password that match.
+async function session() {
+  const held = await currentSession();
+  if (held) return held;
+  const form = $("sign-in");
+  form.hidden = false;
+  $("sign-in-name").focus();
+  return new Promise((resolve) => {
+    form.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      const problem = $("sign-in-error");
+      try {
+        resolve(await signIn($("sign-in-name").value, $("sign-in-password").value));
+        $("sign-in-password").value = "";
+      } catch (error) {
+        problem.textContent = error.message;
+        problem.hidden = false;
+      }
+    });
+  });
+}
+
+$("sign-out").addEventListener("click", async () => {
+  try {
+    await signOut();
+  } finally {
+    location.reload();
+  }
+});
+
 // Everything that takes a file is wired before anything is fetched: a file chosen while
 // the settings or the gallery are still on their way (a slow node, a moving floating IP)
 // is uploaded, not dropped with no handler to see it.
@@ -80,7 +118,9 @@ async function start() {
   wireDropZone($("drop"), $("file-input"), (files) => uploads.add(files));
   const match = location.hash.match(/^#\/images\/([0-9a-f]+)$/);
   if (match) detail.open(match[1]);
-  await Promise.all([gallery.refresh(), showLimit(uploads)]);
+  showLimit(uploads); // not waited for: the page works before its settings arrive
+  showSignedIn(await session());
+  await gallery.refresh();
 }
 
 async function showLimit(uploads) {
