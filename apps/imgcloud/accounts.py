@@ -156,9 +156,7 @@ def check_name(name: str) -> str:
 
 def check_password(password: str) -> str:
     if len(password) < _MIN_PASSWORD:
-        raise AccountError(
-            f"a password has at least {_MIN_PASSWORD} characters", "weak_password"
-        )
+        raise AccountError(f"a password has at least {_MIN_PASSWORD} characters", "weak_password")
     if len(password) > 1024:
         raise AccountError("a password has at most 1024 characters", "bad_password")
     return password
@@ -251,8 +249,11 @@ class Accounts:
             raise AccountError(f"no member named {name!r}", "no_such_user", status=404)
         # The user first: a credential read after this finds no owner and is refused.
         await self.storage.delete([f"{USERS}{name}.json"])
-        held = [c for c in await self._credentials(TOKENS) + await self._credentials(SESSIONS)
-                if c.user == name]
+        held = [
+            c
+            for c in await self._credentials(TOKENS) + await self._credentials(SESSIONS)
+            if c.user == name
+        ]
         await self.storage.delete(
             [f"{TOKENS if c.expires is None else SESSIONS}{c.id}.json" for c in held]
         )
@@ -273,7 +274,9 @@ class Accounts:
                 "csrf": secrets.token_urlsafe(32),
             }
         )
-        await self.storage.put(f"{SESSIONS}{session.id}.json", session.to_json(), "application/json")
+        await self.storage.put(
+            f"{SESSIONS}{session.id}.json", session.to_json(), "application/json"
+        )
         return user, Issued(session, f"{session.id}.{issued.secret}")
 
     async def sign_out(self, session_id: str) -> None:
@@ -341,7 +344,12 @@ class Accounts:
             return None
         scopes = frozenset(credential.scopes) & ROLE_SCOPES[user.role]
         return Principal(
-            user.name, user.role, scopes, via, credential.id, credential.csrf  # type: ignore[arg-type]
+            user.name,
+            user.role,
+            scopes,
+            via,
+            credential.id,
+            credential.csrf,  # type: ignore[arg-type]
         )
 
     def _issue(self, user: str, role: str, scopes: Iterable[str], label: str) -> Issued:

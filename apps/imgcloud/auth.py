@@ -116,7 +116,9 @@ class AttemptLimiter:
     (``haproxy_rate_limit_signins``).
     """
 
-    def __init__(self, limit: int = 5, window: float = 300.0, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, limit: int = 5, window: float = 300.0, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.limit = limit
         self.window = window
         self._clock = clock

@@ -1,4 +1,4 @@
-"""``imgcloud backend | worker | frontend | dev | reprocess``: one package, five commands."""
+"""``imgcloud backend | worker | frontend | dev | reprocess | users | tokens``: one package."""
 
 from __future__ import annotations
 
@@ -17,7 +17,11 @@ COMMANDS = {
     "frontend": "the web page (and, with IMGCLOUD_BACKEND_URL, a proxy to the API)",
     "dev": "everything on loopback: RabbitMQ, MinIO, backend, worker, frontend",
     "reprocess": "queue the done images that lack a configured variant or format",
+    "users": "team members: add, list, remove (through the API, with an admin token)",
+    "tokens": "API tokens: create, list, revoke (through the API, with an admin token)",
 }
+# Commands with their own arguments, parsed by their modules.
+_OWN_PARSERS = {"reprocess", "users", "tokens"}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -28,13 +32,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, help_text in COMMANDS.items():
         commands.add_parser(
-            name, help=help_text, description=help_text, add_help=name != "reprocess"
+            name, help=help_text, description=help_text, add_help=name not in _OWN_PARSERS
         )
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["reprocess"]:
         from imgcloud import reprocess
 
         return reprocess.main(argv[1:])
+    if argv[:1] in (["users"], ["tokens"]):
+        from imgcloud import admin
+
+        return admin.main(argv)
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"

@@ -1,14 +1,14 @@
 """The accounts API: sign in and out, members (admins only) and API tokens.
 
-    POST   /api/session          {"name", "password"} -> session cookie, CSRF token
-    GET    /api/session          who this credential is
-    DELETE /api/session          sign out
-    GET    /api/users            members (admin)
-    POST   /api/users            {"name", "password", "role"} (admin)
-    DELETE /api/users/<name>     the member and every credential they hold (admin)
-    GET    /api/tokens           tokens: one's own; every member's for an admin
-    POST   /api/tokens           {"scopes", "label", "user"} -> the token, shown once
-    DELETE /api/tokens/<id>      revoke: one's own; any for an admin
+POST   /api/session          {"name", "password"} -> session cookie, CSRF token
+GET    /api/session          who this credential is
+DELETE /api/session          sign out
+GET    /api/users            members (admin)
+POST   /api/users            {"name", "password", "role"} (admin)
+DELETE /api/users/<name>     the member and every credential they hold (admin)
+GET    /api/tokens           tokens: one's own; every member's for an admin
+POST   /api/tokens           {"scopes", "label", "user"} -> the token, shown once
+DELETE /api/tokens/<id>      revoke: one's own; any for an admin
 """
 
 from __future__ import annotations

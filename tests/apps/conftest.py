@@ -14,6 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 from apps_stack import Stack, start_infra, start_stack
+from imgcloud.devstack import Service
 
 
 @pytest.fixture(scope="session")
@@ -45,6 +46,16 @@ def own_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     running.stop()
     for part in (rabbitmq, minio):
         part.stop()
+
+
+@pytest.fixture(scope="module")
+def second_backend(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
+    """Another backend on the shared stack's broker and bucket: a second VM's."""
+    root: Path = tmp_path_factory.mktemp("backend-b")
+    backend = Service("backend", root, {**stack.env, "IMGCLOUD_NODE_NAME": "backend-b"})
+    backend.start()
+    yield backend
+    backend.stop()
 
 
 @pytest.fixture

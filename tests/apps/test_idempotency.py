@@ -70,9 +70,7 @@ def test_the_same_key_twice_gives_the_same_answer_and_one_image(
     assert api.get(f"/api/images/{image_id}").json() == view
 
 
-def stalled_upload(
-    stack: Stack, data: bytes, key: str, go_on: threading.Event
-) -> httpx.Response:
+def stalled_upload(stack: Stack, data: bytes, key: str, go_on: threading.Event) -> httpx.Response:
     """An upload whose body stops half-way until ``go_on`` is set: an attempt still in
     flight (cut off from its client, say) while the client's retry overtakes it."""
     boundary = uuid.uuid4().hex

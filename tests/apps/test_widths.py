@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import io
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
@@ -38,15 +37,6 @@ def photo(stack: Stack) -> Iterator[str]:
         assert finished(client, image_id)["status"] == "done"
         yield image_id
         client.delete(f"/api/images/{image_id}")
-
-
-@pytest.fixture(scope="module")
-def second_backend(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
-    root: Path = tmp_path_factory.mktemp("backend-b")
-    backend = Service("backend", root, {**stack.env, "IMGCLOUD_NODE_NAME": "backend-b"})
-    backend.start()
-    yield backend
-    backend.stop()
 
 
 def test_a_width_is_made_on_first_request_and_served_from_s3_after(

@@ -16,7 +16,6 @@ import time
 
 import aio_pika
 import apps_samples as samples
-import httpx
 import pytest
 from apps_stack import Stack, finished, upload
 from apps_worker import delete_queues, ended, own_worker, publish, queue_depth, running, seed, until
