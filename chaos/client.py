@@ -92,11 +92,16 @@ def _reason(answer: httpx.Response) -> str:
 
 
 class SteadyClient:
-    def __init__(self, url: str, journal: Journal, config: ClientConfig | None = None) -> None:
+    def __init__(
+        self, url: str, journal: Journal, config: ClientConfig | None = None, token: str = ""
+    ) -> None:
         self.url = url if url.endswith("/") else url + "/"
         self.config = config or ClientConfig()
         self.journal = journal
+        # The API token uploads, the listing and the read-back are made with.
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
         self._http = httpx.Client(
+            headers=headers,
             timeout=httpx.Timeout(self.config.timeout),
             limits=httpx.Limits(max_connections=200, max_keepalive_connections=0),
         )

@@ -153,13 +153,17 @@ def probe(executor: Executor, target: Target, stats_port: int = 8404) -> dict[st
         return dict(zip(target.names(), pool.map(one, target.names()), strict=True))
 
 
+def _bearer(target: Target) -> dict[str, str]:
+    return {"Authorization": f"Bearer {target.api_token}"} if target.api_token else {}
+
+
 def service_problems(target: Target) -> list[str]:
     """The service answers through the floating IP: alive, and its images readable.
     (Readiness with its checks, /readyz, answers on the VMs' own addresses only.)"""
     problems = []
     for path in ("healthz", "api/images?limit=1"):
         try:
-            answer = httpx.get(target.url + path, timeout=5)
+            answer = httpx.get(target.url + path, timeout=5, headers=_bearer(target))
             if answer.status_code != 200:
                 problems.append(f"{target.url}{path}: {answer.status_code}")
         except httpx.HTTPError as exc:

@@ -59,6 +59,11 @@ class Target:
     toxiproxy: ToxiproxyInfo | None = None  # None: no slow or flaky provider can be made
     cloud_ip: str | None = None  # the cloud's floating-IP record (GET URL); None: not watched
 
+    @property
+    def api_token(self) -> str:
+        """The service's admin token (deploy.credentials); empty without credentials."""
+        return self.credentials.api_token if self.credentials else ""
+
     def vm(self, name: str) -> VM:
         for vm in self.vms:
             if vm.name == name:

@@ -1,4 +1,5 @@
-"""How tools reach the hardened Consul and Nomad APIs: the cluster CA and the ACL tokens.
+"""How tools reach the hardened Consul and Nomad APIs (the cluster CA and the ACL
+tokens) and the service's own API (the admin token made at deploy).
 
 The roles write them once per cluster into the inventory's secrets folder on the
 controller (`imgcloud_secrets_dir`, else `<inventory dir>/secrets`); a real inventory
@@ -29,6 +30,7 @@ CA_FILE = "tls/ca.pem"
 CONSUL_TOKEN_FILE = "consul-management.token"
 NOMAD_TOKEN_FILE = "nomad-management.token"
 NOMAD_DEPLOY_TOKEN_FILE = "nomad-deploy.token"
+API_TOKEN_FILE = "api_token"  # roles/imgcloud: the service's admin token
 
 # Template expansion gives up after this many rounds (a variable naming itself).
 _MAX_ROUNDS = 8
@@ -49,6 +51,12 @@ class Credentials:
     consul_token: str = field(repr=False)
     nomad_token: str = field(repr=False)  # management
     nomad_deploy_token: str = field(repr=False)  # submit, read and scale jobs only
+    api_token: str = field(default="", repr=False)  # the service's admin token (Bearer)
+
+    @property
+    def api_headers(self) -> dict[str, str]:
+        """What a client of the service's API sends to act as the admin."""
+        return {"Authorization": f"Bearer {self.api_token}"} if self.api_token else {}
 
     def ssl_context(self) -> ssl.SSLContext:
         """A client context that trusts the cluster CA (and nothing else)."""
@@ -128,6 +136,7 @@ def load(hostvars: Mapping[str, Any], inventory: Path) -> Credentials:
         nomad_deploy_token=_token(
             hostvars, inventory, "imgcloud_nomad_token", folder / NOMAD_DEPLOY_TOKEN_FILE
         ),
+        api_token=_token(hostvars, inventory, "imgcloud_admin_token", folder / API_TOKEN_FILE),
     )
 
 

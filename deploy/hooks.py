@@ -12,8 +12,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from deploy import image, smoke
+from deploy import DeployError, image, smoke
 from deploy.ansible import cluster_vars
+from deploy.credentials import load
 from deploy.health import cluster_problems
 
 
@@ -28,6 +29,11 @@ class Deployment:
         vip = self.variables.get("imgcloud_vip")
         return f"http://{vip}/" if vip else None
 
+    @property
+    def api_token(self) -> str:
+        """The service's admin token the deploy made (deploy.credentials)."""
+        return load(self.variables, self.inventory).api_token
+
 
 def before_playbook(deployment: Deployment) -> None:
     """Runs before playbooks/site.yml (e.g. build and push the image the VMs pull)."""
@@ -37,7 +43,7 @@ def before_playbook(deployment: Deployment) -> None:
 def after_playbook(deployment: Deployment) -> None:
     """Runs after a successful playbooks/site.yml (e.g. a smoke upload through the URL)."""
     if deployment.url:
-        smoke.report(deployment.url)
+        smoke.report(deployment.url, deployment.api_token)
 
 
 def ready_problems(deployment: Deployment) -> list[str]:
@@ -46,5 +52,9 @@ def ready_problems(deployment: Deployment) -> list[str]:
     if not deployment.variables:
         deployment.variables = cluster_vars(deployment.inventory, deployment.playbook_args)
     if not problems and deployment.url:
-        problems += smoke.service_problems(deployment.url)
+        try:
+            token = deployment.api_token
+        except DeployError as exc:  # no deploy yet wrote it
+            return [str(exc)]
+        problems += smoke.service_problems(deployment.url, token)
     return problems

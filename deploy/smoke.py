@@ -2,15 +2,17 @@
 
 Waits until the service answers at the URL, uploads a generated picture, waits
 until the worker has made every variant, fetches each one, and returns the
-image's URL. Standard library only, so it runs wherever Ansible does.
+image's URL. Standard library only, so it runs wherever Ansible does. Uploading and
+listing need a token (the deploy's admin token; IMGCLOUD_TOKEN or --token-file here).
 
-    python -m deploy.smoke http://10.210.0.100/
+    python -m deploy.smoke http://10.210.0.100/ --token-file .lab/imgcloud/secrets/api_token
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import struct
 import sys
 import time
@@ -60,7 +62,9 @@ def png(width: int = 800, height: int = 600) -> bytes:
     )
 
 
-def _request(req: urllib.request.Request) -> tuple[int, bytes]:
+def _request(req: urllib.request.Request, token: str = "") -> tuple[int, bytes]:
+    if token:
+        req.add_header("Authorization", f"Bearer {token}")
     try:
         with urllib.request.urlopen(req, timeout=_TIMEOUT) as resp:
             return resp.status, resp.read()
@@ -68,8 +72,8 @@ def _request(req: urllib.request.Request) -> tuple[int, bytes]:
         return exc.code, exc.read()
 
 
-def _get(url: str) -> tuple[int, bytes]:
-    return _request(urllib.request.Request(url))
+def _get(url: str, token: str = "") -> tuple[int, bytes]:
+    return _request(urllib.request.Request(url), token)
 
 
 def _json(url: str) -> dict[str, Any]:
@@ -79,7 +83,9 @@ def _json(url: str) -> dict[str, Any]:
     return json.loads(body)
 
 
-def _post_image(base_url: str, data: bytes, filename: str, key: str) -> tuple[int, bytes]:
+def _post_image(
+    base_url: str, data: bytes, filename: str, key: str, token: str
+) -> tuple[int, bytes]:
     boundary = uuid.uuid4().hex
     body = (
         (
@@ -93,12 +99,12 @@ def _post_image(base_url: str, data: bytes, filename: str, key: str) -> tuple[in
     if key:
         headers["Idempotency-Key"] = key
     req = urllib.request.Request(base_url + "api/images", data=body, method="POST", headers=headers)
-    return _request(req)
+    return _request(req, token)
 
 
-def upload(base_url: str, data: bytes, filename: str = "smoke.png") -> str:
+def upload(base_url: str, data: bytes, token: str, filename: str = "smoke.png") -> str:
     """POST the bytes as multipart field ``file``; return the new image's id."""
-    status, answer = _post_image(base_url, data, filename, key="")
+    status, answer = _post_image(base_url, data, filename, "", token)
     if status != 202:
         raise SmokeError(f"upload answered {status}, not 202: {answer[:300]!r}")
     return str(json.loads(answer)["id"])
@@ -108,7 +114,7 @@ def upload(base_url: str, data: bytes, filename: str = "smoke.png") -> str:
 _NOT_YET = (502, 503, 504)
 
 
-def upload_when_ready(base_url: str, data: bytes, timeout: float) -> str:
+def upload_when_ready(base_url: str, data: bytes, timeout: float, token: str) -> str:
     """Upload, trying again while the service cannot take it yet (502, 503, 504, or
     no connection): readiness as a user sees it. Any other refusal ends it at once.
     One Idempotency-Key for every attempt, so an attempt answered too late for us
@@ -118,7 +124,7 @@ def upload_when_ready(base_url: str, data: bytes, timeout: float) -> str:
     last = "no attempt"
     while time.monotonic() < deadline:
         try:
-            status, answer = _post_image(base_url, data, "smoke.png", key)
+            status, answer = _post_image(base_url, data, "smoke.png", key, token)
         except OSError as exc:
             last = str(exc)
         else:
@@ -177,13 +183,13 @@ def absolute(base_url: str, url: str) -> str:
     return url if "://" in url else base_url.rstrip("/") + "/" + url.lstrip("/")
 
 
-def smoke(base_url: str, ready_timeout: float = 180.0) -> SmokeResult:
+def smoke(base_url: str, token: str, ready_timeout: float = 180.0) -> SmokeResult:
     """Upload through ``base_url`` and wait for every variant; raise SmokeError if not."""
     base_url = base_url.rstrip("/") + "/"
     started = time.monotonic()
     wait_ready(base_url, ready_timeout)
     remaining = max(10.0, ready_timeout - (time.monotonic() - started))
-    image_id = upload_when_ready(base_url, png(), remaining)
+    image_id = upload_when_ready(base_url, png(), remaining, token)
     record = wait_done(base_url, image_id)
     variants = {name: absolute(base_url, url) for name, url in record["variants"].items()}
     for name, url in variants.items():
@@ -198,23 +204,23 @@ def smoke(base_url: str, ready_timeout: float = 180.0) -> SmokeResult:
     )
 
 
-def report(base_url: str) -> SmokeResult:
+def report(base_url: str, token: str) -> SmokeResult:
     """The deployment's last step: smoke through the URL and say where the image is."""
     print(f"smoke test: uploading a picture through {base_url}", flush=True)
-    result = smoke(base_url)
+    result = smoke(base_url, token)
     print(f"smoke test: {', '.join(sorted(result.variants))} ready in {result.seconds:.1f} s")
     print(f"smoke test: {result.image_url}")
     return result
 
 
-def service_problems(base_url: str) -> list[str]:
+def service_problems(base_url: str, token: str) -> list[str]:
     """Empty when the service answers through the URL right now: alive (/healthz),
-    and its stored images readable (a page of the listing, from S3)."""
+    and its stored images readable (a page of the listing, from S3, with ``token``)."""
     problems = []
     for path in ("healthz", "api/images?limit=1"):
         url = base_url.rstrip("/") + "/" + path
         try:
-            status, _ = _get(url)
+            status, _ = _get(url, token)
         except OSError as exc:
             problems.append(f"{url}: {exc}")
             continue
@@ -226,9 +232,14 @@ def service_problems(base_url: str) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m deploy.smoke", description=__doc__)
     parser.add_argument("url", help="the service's base URL, e.g. http://<floating ip>/")
+    parser.add_argument("--token-file", help="a file holding an API token (else IMGCLOUD_TOKEN)")
     args = parser.parse_args(argv)
+    token = os.environ.get("IMGCLOUD_TOKEN", "")
+    if args.token_file:
+        with open(args.token_file) as held:
+            token = held.read().strip()
     try:
-        result = smoke(args.url)
+        result = smoke(args.url, token)
     except SmokeError as exc:
         print(f"smoke test failed: {exc}", file=sys.stderr)
         return 1

@@ -182,6 +182,8 @@ def status(state: LabState, *, proxied: bool = True, floating: bool = True) -> d
             "ca": str(state.secrets_dir / "tls" / "ca.pem"),
             "consul_token": str(state.secrets_dir / "consul-management.token"),
             "nomad_token": str(state.secrets_dir / "nomad-management.token"),
+            # The service's admin token (Authorization: Bearer), made by the deploy.
+            "api_token": str(state.secrets_dir / "api_token"),
             "nomad_api": [f"https://{node.address}:4646" for node in topo.nodes],
         },
         "provider": provider,

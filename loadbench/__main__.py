@@ -99,6 +99,7 @@ def web_ui(args: argparse.Namespace) -> int:
     ]  # fmt: skip
     print(f"Locust web UI on http://127.0.0.1:{args.port}, aimed at {target.url} ({target.source})")
     sys.stdout.flush()
+    os.environ.update(target.env)  # the users' API token (tests/load/locustfile.py)
     os.execv(sys.executable, command)
     return 0  # not reached: execv replaced the process
 

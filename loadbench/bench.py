@@ -98,7 +98,7 @@ def run_load(target: Target, load: locust_run.Load, out: Path, name: str) -> dic
     wait_healthy(target.url)
     images.pool(mix_weights(load.mix))  # generate before the clock starts, not during
     context = RunContext(target)
-    files = locust_run.run(target.url, load, out, name)
+    files = locust_run.run(target.url, load, out, name, target.env)
     machine = context.finish()
     warmup = warmup_for(load.duration_s)
     figs = results.figures(files.stats, files.history, warmup)

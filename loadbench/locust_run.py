@@ -101,13 +101,15 @@ def command(url: str, load: Load, files: LocustFiles, locustfile: Path = LOCUSTF
     ]
 
 
-def run(url: str, load: Load, out: Path, name: str = "locust") -> LocustFiles:
+def run(
+    url: str, load: Load, out: Path, name: str = "locust", token_env: dict[str, str] | None = None
+) -> LocustFiles:
     """Run Locust against `url` and return where its reports are; raise if Locust broke."""
     out.mkdir(parents=True, exist_ok=True)
     files = LocustFiles(out / name)
     for path in files.all().values():
         path.unlink(missing_ok=True)  # Locust appends to its log; start every run clean
-    env = dict(os.environ, IMGCLOUD_LOAD_MIX=load.mix)
+    env = dict(os.environ, IMGCLOUD_LOAD_MIX=load.mix, **(token_env or {}))
     # Locust stops by itself after --run-time; the margin covers start-up and clean-up.
     timeout = load.duration_s + 300
     done = subprocess.run(

@@ -129,6 +129,7 @@ def open_loop(
         IMGCLOUD_LOAD_DRAIN_S=f"{drain_s:g}",
         IMGCLOUD_LOAD_FLOWS_CSV=str(flows_csv),
         IMGCLOUD_LOAD_QUEUE_CSV=str(queue_csv),
+        **target.env,
     )
     if poll_max_s is not None:
         env["IMGCLOUD_LOAD_POLL_MAX_S"] = f"{poll_max_s:g}"
@@ -144,13 +145,13 @@ def open_loop(
     return Recorded(flows, knee.read_queue(queue_csv), samples, machine, files)
 
 
-def delete_uploads(url: str, flows: Sequence[knee.Flow]) -> dict[str, int]:
+def delete_uploads(target: Target, flows: Sequence[knee.Flow]) -> dict[str, int]:
     """Delete what a run uploaded, once it is measured: the lab is shared."""
     ids = sorted({f.image_id for f in flows if f.image_id})
     failed = 0
     for image_id in ids:  # one at a time: well under HAProxy's per-client limit
         request = urllib.request.Request(
-            f"{url.rstrip('/')}/api/images/{image_id}", method="DELETE"
+            f"{target.url.rstrip('/')}/api/images/{image_id}", method="DELETE", headers=target.auth
         )
         try:
             with urllib.request.urlopen(request, timeout=10):
@@ -185,7 +186,7 @@ def run(
     found = knee.steps(rates, step_s, recorded.flows, recorded.queue)
     best = knee.knee(found)
     cpu = step_cpu(found, recorded.queue, recorded.samples, idle, step_s)
-    cleanup = delete_uploads(target.url, recorded.flows)
+    cleanup = delete_uploads(target, recorded.flows)
     from loadbench import plots  # matplotlib only once there is something to draw
 
     png = plots.knee(found, recorded.queue, step_s, out / "openloop_knee.png")

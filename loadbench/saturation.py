@@ -106,7 +106,7 @@ def saturate(
             f"the workers' finished jobs could not be read during the step: {counter.errors[-3:]}"
         )
     settled_s = wait_settled(target.url, recorded.flows)
-    cleanup = openloop.delete_uploads(target.url, recorded.flows)
+    cleanup = openloop.delete_uploads(target, recorded.flows)
     return {
         "rate_per_s": rate,
         "resized_per_s": resized,

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from deploy.credentials import CredentialsError, load
 from deploy.target import TargetError, cluster_hosts, lab_status
 
 __all__ = ["Node", "Target", "TargetError", "from_inventory", "from_lab", "resolve"]
@@ -34,6 +35,17 @@ class Target:
     nodes: tuple[Node, ...] = field(default=())
     lab: bool = False
     inventory: Path | None = None  # where the cluster's API credentials come from
+    token: str = field(default="", repr=False)  # the service's API token (Bearer)
+
+    @property
+    def auth(self) -> dict[str, str]:
+        """The header every request to the service carries."""
+        return {"Authorization": f"Bearer {self.token}"} if self.token else {}
+
+    @property
+    def env(self) -> dict[str, str]:
+        """What Locust's users read the token from (tests/load/locustfile.py)."""
+        return {"IMGCLOUD_TOKEN": self.token} if self.token else {}
 
     @property
     def host(self) -> str:
@@ -53,11 +65,18 @@ def normalise_url(url: str) -> str:
 
 
 def resolve(url: str | None = None, inventory: str | None = None) -> Target:
-    """The target from `url`, else `inventory`, else IMGCLOUD_LOAD_URL, else the lab.
+    """The target from `url`, else `inventory`, else IMGCLOUD_LOAD_URL, else the lab;
+    with the API token IMGCLOUD_TOKEN gives, else the deploy's admin token.
 
     With both, the load goes to `url` (e.g. a tunnel to the floating IP) and the
     inventory still names the VMs.
     """
+    found = _resolve(url, inventory)
+    given = os.environ.get("IMGCLOUD_TOKEN", "").strip()
+    return replace(found, token=given) if given else found
+
+
+def _resolve(url: str | None, inventory: str | None) -> Target:
     if inventory:
         found = from_inventory(Path(inventory))
         if url:
@@ -80,7 +99,12 @@ def from_lab() -> Target:
     )
     name = os.environ.get("IMGCLOUD_LAB_NAME", "imgcloud")
     inventory = Path(status["inventory"]) if status.get("inventory") else None
-    return Target(normalise_url(status["url"]), f"lab {name}", nodes, lab=True, inventory=inventory)
+    token_file = Path((status.get("secrets") or {}).get("api_token") or "/nonexistent")
+    token = token_file.read_text().strip() if token_file.is_file() else ""
+    return Target(
+        normalise_url(status["url"]), f"lab {name}", nodes, lab=True, inventory=inventory,
+        token=token,
+    )  # fmt: skip
 
 
 def from_inventory(path: Path) -> Target:
@@ -89,4 +113,10 @@ def from_inventory(path: Path) -> Target:
     hosts = cluster_hosts(path)
     nodes = tuple(Node(name, hosts.address(name)) for name in hosts.names)
     lab = bool(hosts.first.get("imgcloud_lab", False))
-    return Target(f"http://{hosts.vip}/", f"inventory {path}", nodes, lab=lab, inventory=path)
+    try:
+        token = load(hosts.first, path).api_token
+    except CredentialsError:
+        token = ""  # not deployed yet, or a URL-only run: IMGCLOUD_TOKEN may give one
+    return Target(
+        f"http://{hosts.vip}/", f"inventory {path}", nodes, lab=lab, inventory=path, token=token
+    )

@@ -123,6 +123,14 @@ def credentials(cluster_inventory: Path) -> Credentials:
 
 
 @pytest.fixture(scope="session")
+def api_token(credentials: Credentials) -> str:
+    """The service's admin token the deploy made (Authorization: Bearer)."""
+    if not credentials.api_token:
+        pytest.fail("the inventory's secrets folder has no api_token: deploy again")
+    return credentials.api_token
+
+
+@pytest.fixture(scope="session")
 def cluster_names(pytestconfig: pytest.Config) -> list[str]:
     """Names of the VMs in group `cluster`, in inventory order."""
     return group_hosts(inventory_listing(pytestconfig), "cluster")
@@ -181,11 +189,17 @@ CHROMIUM_ARGS = [
 # Module scope, not session: Playwright's sync API keeps an event loop running
 # while it is open, and later tests of the lane run asyncio themselves.
 @pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
+def chromium_args() -> list[str]:
+    """Chromium's command line; a module overrides this fixture to add to it."""
+    return CHROMIUM_ARGS
+
+
+@pytest.fixture(scope="module")
+def browser(chromium_args: list[str]) -> Iterator[Any]:
     """A headless Chromium for the browser tests of a module, in every lane."""
     from playwright.sync_api import sync_playwright  # only the browser lanes install it
 
     with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=chromium_args)
         yield chromium
         chromium.close()

@@ -31,6 +31,7 @@ class Outcome:
 class Traffic:
     base_url: str
     image_id: str
+    token: str  # the uploads' API token
     threads: int = 3
     outcomes: list[Outcome] = field(default_factory=list)
     _stop: threading.Event = field(default_factory=threading.Event)
@@ -76,7 +77,10 @@ class Traffic:
 
     def _loop(self, offset: int) -> None:
         limits = httpx.Limits(max_keepalive_connections=0)
-        with httpx.Client(base_url=self.base_url, timeout=20.0, limits=limits) as client:
+        headers = {"Authorization": f"Bearer {self.token}"}
+        with httpx.Client(
+            base_url=self.base_url, timeout=20.0, limits=limits, headers=headers
+        ) as client:
             requests = self._requests()
             for name, send, expected in itertools.islice(itertools.cycle(requests), offset, None):
                 if self._stop.is_set():

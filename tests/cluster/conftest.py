@@ -35,17 +35,19 @@ def service_url(vip: str) -> str:
 
 
 @pytest.fixture(scope="session")
-def http(service_url: str) -> Iterator[httpx.Client]:
-    """A client for the floating IP; a new connection per request, as separate users."""
+def http(service_url: str, credentials: Credentials) -> Iterator[httpx.Client]:
+    """A client for the floating IP, with the admin token; a new connection per request,
+    as separate users."""
     limits = httpx.Limits(max_keepalive_connections=0)
-    with httpx.Client(base_url=service_url, timeout=15.0, limits=limits) as client:
+    headers = credentials.api_headers
+    with httpx.Client(base_url=service_url, timeout=15.0, limits=limits, headers=headers) as client:
         yield client
 
 
 @pytest.fixture(scope="session")
-def uploaded(service_url: str) -> SmokeResult:
+def uploaded(service_url: str, credentials: Credentials) -> SmokeResult:
     """One picture uploaded through the floating IP, with every variant made."""
-    return smoke(service_url)
+    return smoke(service_url, credentials.api_token)
 
 
 @pytest.fixture(scope="session")

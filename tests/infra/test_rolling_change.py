@@ -69,16 +69,19 @@ def _cluster(inventory: Path, log_level: str) -> tuple[int, str, float]:
 
 
 def test_agent_option_change_restarts_vms_one_at_a_time_under_traffic(
-    cluster_inventory: Path, vms: dict[str, Any], hostvars: dict[str, dict[str, Any]]
+    cluster_inventory: Path,
+    vms: dict[str, Any],
+    hostvars: dict[str, dict[str, Any]],
+    api_token: str,
 ) -> None:
     for agent in AGENTS:
         wait_for(lambda a=agent: cluster_healthy(vms, a), 60, f"a healthy {agent} cluster")
     vip = str(next(iter(hostvars.values()))["imgcloud_vip"])
     url = f"http://{vip}/"
-    picture = smoke(url)
+    picture = smoke(url, api_token)
     before = _started_at(vms)
     with ExitStack() as stack:
-        traffic = stack.enter_context(Traffic(url, picture.image_id))
+        traffic = stack.enter_context(Traffic(url, picture.image_id, api_token))
         watches = [stack.enter_context(LeaderWatch(vms, agent)) for agent in AGENTS]
         changed = _cluster(cluster_inventory, "DEBUG")
         middle = _started_at(vms)

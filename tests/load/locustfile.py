@@ -7,7 +7,8 @@ the first answer saying every variant is available.
 
 Settings (environment): IMGCLOUD_LOAD_MIX ("2mp=3,12mp=1": the weights of the two upload
 tasks), IMGCLOUD_LOAD_DONE_TIMEOUT (s, default 120), IMGCLOUD_VARIANTS (the variants to
-expect, as the service's own setting), IMGCLOUD_LOAD_KEEP=1 to keep uploaded images.
+expect, as the service's own setting), IMGCLOUD_LOAD_KEEP=1 to keep uploaded images,
+IMGCLOUD_TOKEN (the API token every user sends: uploads and the listing need one).
 """
 
 from __future__ import annotations
@@ -30,6 +31,15 @@ FLOW = "FLOW"
 UPLOAD_TO_DONE = "upload-to-done"
 DONE_TIMEOUT = float(os.environ.get("IMGCLOUD_LOAD_DONE_TIMEOUT", "120"))
 KEEP_IMAGES = os.environ.get("IMGCLOUD_LOAD_KEEP", "") == "1"
+TOKEN = os.environ.get("IMGCLOUD_TOKEN", "")
+
+
+def carry_token(user: HttpUser) -> None:
+    """Every request of ``user`` with the API token, as a script of the team's sends it."""
+    if TOKEN:
+        user.client.headers["Authorization"] = f"Bearer {TOKEN}"
+
+
 POLL_FIRST, POLL_MAX = 0.1, 0.5
 
 
@@ -119,6 +129,7 @@ class Uploader(HttpUser):
     wait_time = between(0.5, 2.0)
 
     def on_start(self) -> None:
+        carry_token(self)
         self.uploaded: list[str] = []
 
     def on_stop(self) -> None:
@@ -214,6 +225,9 @@ class Viewer(HttpUser):
 
     weight = 1
     wait_time = between(1.0, 3.0)
+
+    def on_start(self) -> None:
+        carry_token(self)
 
     @task(1)
     def front_page(self) -> None:

@@ -161,6 +161,9 @@ class OpenLoopUploader(HttpUser):
 
     wait_time = constant(0)
 
+    def on_start(self) -> None:
+        closed.carry_token(self)
+
     @task
     def upload(self) -> None:
         if RUN.draining:

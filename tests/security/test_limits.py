@@ -18,21 +18,16 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-import yaml
 from chunked import MB, stream_upload
 
-from deploy import ROOT
-from deploy.ansible import group_hosts, inventory_list
 from deploy.smoke import png
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
 
-ROLE_DEFAULTS = ROOT / "roles" / "haproxy" / "defaults" / "main.yml"
 # A counter of a table entry that is not zero while anyone is still being counted.
 _COUNTER = re.compile(r"(?:conn_cur|http_req_rate\(\d+\))=(\d+)")
 
@@ -42,21 +37,12 @@ _UNIT_S = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 0.001}
 # Run on a VM as root: both limit tables, as HAProxy's stats socket prints them.
 _SHOW_TABLES = """
 import socket
-for table in ("st_clients", "st_uploads"):
+for table in ("st_clients", "st_uploads", "st_signins"):
     with socket.socket(socket.AF_UNIX) as sock:
         sock.connect("/run/haproxy/admin.sock")
         sock.sendall(f"show table {table}\\n".encode())
         while chunk := sock.recv(65536):
             print(chunk.decode(), end="")
-"""
-
-# Run on the bastion: the status of one GET, error statuses included.
-_FETCH = """
-import sys, urllib.error, urllib.request
-try:
-    print(urllib.request.urlopen(sys.argv[1], timeout=10).status)
-except urllib.error.HTTPError as error:
-    print(error.code)
 """
 
 
@@ -65,27 +51,23 @@ class Limits:
     period: int
     requests: int
     uploads: int
+    signins: int
     body: int
     conns: int
     headers_s: float  # time a client has to send its request headers
 
 
 @pytest.fixture(scope="module")
-def limits(hostvars: dict[str, dict[str, Any]], cluster_names: list[str]) -> Limits:
+def limits(haproxy_setting: Callable[[str], str]) -> Limits:
     """The limits the VMs run with: the inventory's values, else the role's defaults."""
-    defaults = yaml.safe_load(ROLE_DEFAULTS.read_text())
-    given = hostvars[cluster_names[0]]
-
-    def setting(name: str) -> str:
-        return str(given.get(name, defaults[name]))
-
     return Limits(
-        period=int(setting("haproxy_rate_limit_period")),
-        requests=int(setting("haproxy_rate_limit_requests")),
-        uploads=int(setting("haproxy_rate_limit_uploads")),
-        body=int(setting("haproxy_max_body_size")),
-        conns=int(setting("haproxy_max_conn_per_client")),
-        headers_s=_seconds(setting("haproxy_timeout_http_request")),
+        period=int(haproxy_setting("haproxy_rate_limit_period")),
+        requests=int(haproxy_setting("haproxy_rate_limit_requests")),
+        uploads=int(haproxy_setting("haproxy_rate_limit_uploads")),
+        signins=int(haproxy_setting("haproxy_rate_limit_signins")),
+        body=int(haproxy_setting("haproxy_max_body_size")),
+        conns=int(haproxy_setting("haproxy_max_conn_per_client")),
+        headers_s=_seconds(haproxy_setting("haproxy_timeout_http_request")),
     )
 
 
@@ -97,30 +79,9 @@ def _seconds(text: str) -> float:
 
 
 @pytest.fixture(scope="module")
-def vip(inventory: Path, hostvars: dict[str, dict[str, Any]], cluster_names: list[str]) -> str:
-    return str(hostvars[cluster_names[0]]["imgcloud_vip"])
-
-
-@pytest.fixture
-def client(vip: str) -> Iterator[httpx.Client]:
-    """This controller as one client: one kept-alive connection, as a script would."""
-    with httpx.Client(base_url=f"http://{vip}", timeout=15.0) as http:
-        yield http
-
-
-@pytest.fixture(scope="module")
-def other_client(inventory: Path, vip: str) -> Callable[[str], int]:
+def other_client(vip: str, from_bastion: Callable[[str], str]) -> Callable[[str], int]:
     """A second client from another address (the bastion): GET a path, return the status."""
-    import testinfra
-
-    bastion = group_hosts(inventory_list(inventory), "bastion")[0]
-    host = testinfra.get_host(f"ansible://{bastion}", ansible_inventory=str(inventory))
-
-    def get(path: str) -> int:
-        url = f"http://{vip}{path}"
-        return int(host.check_output(f"python3 -c {shlex.quote(_FETCH)} {shlex.quote(url)}"))
-
-    return get
+    return lambda path: int(from_bastion(f"http://{vip}{path}").split()[0])
 
 
 @pytest.fixture
@@ -175,6 +136,8 @@ def _burst_until_refused(
         ("GET", "/healthz", "requests"),
         # An upload without a file: the backend refuses it cheaply, HAProxy counts it.
         ("POST", "/api/images", "uploads"),
+        # A sign-in that is not JSON: the backend refuses it cheaply (415).
+        ("POST", "/api/session", "signins"),
     ],
 )
 @pytest.mark.usefixtures("clean_limiter")
@@ -233,14 +196,14 @@ def test_a_declared_body_above_the_limit_gets_413_before_it_is_sent(
 
 
 def test_a_chunked_upload_past_the_limit_gets_413_while_it_streams(
-    vip: str, client: httpx.Client, limits: Limits
+    vip: str, client: httpx.Client, limits: Limits, api_token: str
 ) -> None:
     # No Content-Length, so HAProxy passes it on; the backend counts the bytes as they
     # arrive and answers while the client is still sending. Nothing is stored.
     name = f"chunked-{uuid.uuid4().hex[:12]}.jpg"
     total = 60 * MB
     huge = b"\xff\xd8\xff\xe0" + bytes(total - 4)
-    status, body, sent = stream_upload(f"http://{vip}:80", huge, limits.body, name)
+    status, body, sent = stream_upload(f"http://{vip}:80", huge, limits.body, name, token=api_token)
     assert (status, body.get("reason")) == (413, "too_large"), body
     assert sent < total, f"the answer came only after all {sent / MB:.0f} MB were sent"
     assert body["request_id"]

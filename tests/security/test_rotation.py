@@ -86,6 +86,7 @@ def test_broker_credentials_rotate_by_rerunning_the_playbook(
     cluster_names: list[str],
     lab_status: dict[str, Any],
     rotated_user: tuple[str, str],
+    api_token: str,
     tmp_path: Path,
 ) -> None:
     original = str(hostvars[cluster_names[0]]["imgcloud_amqp_url"])
@@ -100,7 +101,7 @@ def test_broker_credentials_rotate_by_rerunning_the_playbook(
             RECONNECT_TIMEOUT,
             f"every backend and worker to reconnect to RabbitMQ as {user}",
         )
-        result = smoke(lab_status["url"])
+        result = smoke(lab_status["url"], api_token)
         assert set(result.variants) >= {"thumb", "medium", "large"}
     finally:
         deploy_amqp_url(inventory, tmp_path, original)
