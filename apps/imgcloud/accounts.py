@@ -226,7 +226,7 @@ class Accounts:
         if role not in ROLES:
             raise AccountError(f"a role is one of {', '.join(ROLES)}", "bad_role")
         hashed = await asyncio.to_thread(hash_password, password)
-        user = User(name, role, hashed, time.time())  # type: ignore[arg-type]
+        user = User(name, role, hashed, time.time())
         body = json.dumps(asdict(user)).encode()
         if not await self.storage.put_if_absent(f"{USERS}{name}.json", body, "application/json"):
             raise AccountError(f"a member named {name!r} exists", "user_exists", status=409)
@@ -336,7 +336,9 @@ class Accounts:
             return None
         return await self._principal(credential, "session")
 
-    async def _principal(self, credential: Credential, via: str) -> Principal | None:
+    async def _principal(
+        self, credential: Credential, via: Literal["token", "session"]
+    ) -> Principal | None:
         # The owner is read again: a member removed a moment ago holds nothing, even if
         # the clean-up of their credentials has not reached this one yet.
         user = await self.user(credential.user)
@@ -349,7 +351,7 @@ class Accounts:
             scopes,
             via,
             credential.id,
-            credential.csrf,  # type: ignore[arg-type]
+            credential.csrf,
         )
 
     def _issue(self, user: str, role: str, scopes: Iterable[str], label: str) -> Issued:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import httpx
 from quart import Quart, Response, jsonify, request, send_from_directory
+from werkzeug.datastructures import Headers
 
 from imgcloud import errors
 from imgcloud.backend import MULTIPART_OVERHEAD
@@ -109,7 +110,9 @@ def create_app(settings: Settings) -> Quart:
                 log.warning("backend not reachable [request %s]: %r", errors.request_id(), exc)
                 return errors.problem(502, "the backend is not reachable; try again", "backend")
             # multi_items: each Set-Cookie on its own, never folded into one.
-            kept = [(k, v) for k, v in answer.headers.multi_items() if k.lower() in _PASS_BACK]
+            kept = Headers(
+                [(k, v) for k, v in answer.headers.multi_items() if k.lower() in _PASS_BACK]
+            )
             return Response(answer.content, status=answer.status_code, headers=kept)
 
     return app
