@@ -87,6 +87,7 @@ def _secrets(folder: Path) -> None:
     (folder / "tls" / "ca.pem").write_text("-----BEGIN CERTIFICATE-----\n")
     for name in ("consul-management", "nomad-management", "nomad-deploy"):
         (folder / f"{name}.token").write_text(f"{name}-token\n")
+    (folder / "api_token").write_text("imgc_admin_token\n")
 
 
 def test_an_inventory_gives_hosts_vip_and_ssh_through_the_bastion(tmp_path):

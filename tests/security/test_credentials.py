@@ -19,6 +19,7 @@ FILES = {
     "consul-management.token": "c0000000-0000-4000-8000-000000000001\n",
     "nomad-management.token": "n0000000-0000-4000-8000-000000000002\n",
     "nomad-deploy.token": "d0000000-0000-4000-8000-000000000003\n",
+    "api_token": "imgc_admin_0123456789\n",
 }
 
 
@@ -66,6 +67,8 @@ def test_credentials_come_from_the_secrets_files(inventory: Path) -> None:
     assert found.consul_token == "c0000000-0000-4000-8000-000000000001"
     assert found.nomad_token == "n0000000-0000-4000-8000-000000000002"
     assert found.nomad_deploy_token == "d0000000-0000-4000-8000-000000000003"
+    assert found.api_token == "imgc_admin_0123456789"
+    assert found.api_headers == {"Authorization": "Bearer imgc_admin_0123456789"}
 
 
 @pytest.mark.parametrize(
