@@ -200,7 +200,7 @@ def test_status_points_at_the_cluster_secrets_inside_the_lab_state(lab: dict[str
     folder = Path(lab["secrets"]["folder"])
     assert str(folder) == inventory["vars"]["imgcloud_secrets_dir"]
     assert folder.parent == Path(lab["inventory"]).parent
-    for key in ("ca", "consul_token", "nomad_token"):
+    for key in ("ca", "consul_token", "nomad_token", "api_token"):
         assert Path(lab["secrets"][key]).parent in (folder, folder / "tls")
     assert lab["secrets"]["nomad_api"] == [f"https://{n['address']}:4646" for n in lab["nodes"]]
 
