@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 from deploy import SITE_PLAYBOOK, DeployError, hooks
 from deploy.ansible import cluster_vars, run_playbook
+from deploy.credentials import API_TOKEN_FILE, secrets_dir
 from deploy.target import given_inventory, lab_inventory
 
 _USAGE = "usage: python -m deploy [-i INVENTORY] [ansible-playbook args...]"
@@ -60,6 +61,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"deploy: error: {exc}", file=sys.stderr)
         return 1
     print(f"imgcloud is deployed: {deployment.url or '(the inventory sets no imgcloud_vip)'}")
+    token_file = secrets_dir(deployment.variables, deployment.inventory) / API_TOKEN_FILE
+    if token_file.is_file():
+        print(f"admin token: {token_file} (`imgcloud users add NAME` with IMGCLOUD_TOKEN set)")
     return 0
 
 
