@@ -33,6 +33,7 @@ from typing import Literal
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
+from imgcloud.errors import Refusal
 from imgcloud.storage import Storage
 
 Role = Literal["member", "admin"]
@@ -61,14 +62,11 @@ _MIN_PASSWORD = 10
 _HASHER = PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1)
 
 
-class AccountError(ValueError):
+class AccountError(Refusal):
     """A request about accounts that cannot be done: the message says why."""
 
     def __init__(self, message: str, reason: str, status: int = 400) -> None:
-        super().__init__(message)
-        self.message = message
-        self.reason = reason
-        self.status = status
+        super().__init__(status, reason, message)
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ from typing import Any, ParamSpec, TypeVar
 from quart import g, request
 
 from imgcloud.accounts import Principal
-from imgcloud.errors import problem
+from imgcloud.errors import Refusal, problem
 
 COOKIE = "imgcloud_session"
 CSRF_HEADER = "X-CSRF-Token"
@@ -32,14 +32,11 @@ _P = ParamSpec("_P")
 _R = TypeVar("_R")
 
 
-class Refused(Exception):
+class Refused(Refusal):
     """The request's credential is missing, unknown, or short of what it needs."""
 
     def __init__(self, status: int, message: str, reason: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.reason = reason
+        super().__init__(status, reason, message)
 
 
 async def principal() -> Principal | None:

@@ -19,6 +19,16 @@ HEADER = "X-Request-Id"
 _GIVEN = re.compile(r"[A-Za-z0-9._:-]{8,64}")
 
 
+class Refusal(Exception):
+    """A request refused with an answer the user can act on: status, reason, message."""
+
+    def __init__(self, status: int, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.reason = reason
+        self.message = message
+
+
 def request_id() -> str:
     """The id of the request being served ("-" outside one)."""
     return g.get("request_id", "-") if g else "-"

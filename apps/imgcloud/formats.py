@@ -14,6 +14,8 @@ from dataclasses import dataclass
 
 from PIL import Image, UnidentifiedImageError
 
+from imgcloud.errors import Refusal
+
 # We enforce IMGCLOUD_MAX_PIXELS ourselves from the header before any decode, in the
 # backend and in the worker, so Pillow's own process-wide bomb guard would only fire
 # too late (or warn instead of refusing); it is switched off in favour of ours.
@@ -60,14 +62,8 @@ _OTHER_IMAGE_MAGIC = (
 )
 
 
-class Rejected(Exception):
+class Rejected(Refusal):
     """An upload refused before anything is stored: HTTP status, metric reason, message."""
-
-    def __init__(self, status: int, reason: str, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.reason = reason
-        self.message = message
 
 
 @dataclass(frozen=True)
