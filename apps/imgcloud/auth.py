@@ -16,9 +16,8 @@ from __future__ import annotations
 import hmac
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable
-from functools import wraps
-from typing import Any, ParamSpec, TypeVar
+from collections.abc import Callable
+from typing import Any
 
 from quart import g, request
 
@@ -28,8 +27,6 @@ from imgcloud.errors import Refusal, problem
 COOKIE = "imgcloud_session"
 CSRF_HEADER = "X-CSRF-Token"
 _SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
-_P = ParamSpec("_P")
-_R = TypeVar("_R")
 
 
 class Refused(Refusal):
@@ -81,23 +78,8 @@ async def signed_in(scope: str | None = None) -> Principal:
     return who
 
 
-def requires(
-    scope: str | None = None,
-) -> Callable[[Callable[_P, Awaitable[_R]]], Callable[_P, Awaitable[_R]]]:
-    """A route that answers only a principal holding ``scope`` (any principal if None)."""
-
-    def decorate(route: Callable[_P, Awaitable[_R]]) -> Callable[_P, Awaitable[_R]]:
-        @wraps(route)
-        async def guarded(*args: _P.args, **kwargs: _P.kwargs) -> _R:
-            await signed_in(scope)
-            return await route(*args, **kwargs)
-
-        return guarded
-
-    return decorate
-
-
-async def refused(error: Refused) -> Any:
+async def refused(error: Refusal) -> Any:
+    """The answer to any :class:`~imgcloud.errors.Refusal` a route raises."""
     answer, status = problem(error.status, error.message, error.reason)
     if status == 401:
         answer.headers["WWW-Authenticate"] = 'Bearer realm="imgcloud"'

@@ -16,12 +16,11 @@ import logging
 from quart import Quart, Response
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from imgcloud.accounts import AccountError
-from imgcloud.auth import Refused, refused
+from imgcloud.auth import refused
 from imgcloud.config import Settings
 from imgcloud.context import Backend, backend_of, current, install
-from imgcloud.errors import problem, request_id
-from imgcloud.members import account_error, members
+from imgcloud.errors import Refusal, problem, request_id
+from imgcloud.members import members
 from imgcloud.reads import reads
 from imgcloud.storage import StorageUnavailable
 from imgcloud.uploads import uploads
@@ -38,8 +37,8 @@ def create_app(settings: Settings) -> Quart:
     app.register_blueprint(uploads)
     app.register_blueprint(reads)
     app.register_blueprint(members)
-    app.register_error_handler(Refused, refused)
-    app.register_error_handler(AccountError, account_error)
+    # A route's refusal (a credential, an account request) answers as itself.
+    app.register_error_handler(Refusal, refused)
     app.register_error_handler(RequestEntityTooLarge, too_large)
     app.register_error_handler(StorageUnavailable, storage_down)
     tasks: set[asyncio.Task[None]] = set()

@@ -179,7 +179,3 @@ def mine(who: Principal, owner: str) -> None:
     """Members act on their own credentials only; admins on anyone's."""
     if owner != who.user and not who.is_admin:
         raise Refused(403, "only an admin acts on another member's tokens", "forbidden")
-
-
-async def account_error(error: AccountError) -> tuple[Response, int]:
-    return problem(error.status, error.message, error.reason)
