@@ -84,7 +84,7 @@ def _render(value: str, context: Mapping[str, Any], name: str) -> str:
     raise CredentialsError(f"cannot resolve {name} = {value!r}: it keeps expanding")
 
 
-def _hostvar(hostvars: Mapping[str, Any], inventory: Path, name: str) -> str:
+def hostvar(hostvars: Mapping[str, Any], inventory: Path, name: str) -> str:
     """A hostvar as a string, templates expanded; empty when unset."""
     value = hostvars.get(name)
     if value is None:
@@ -95,13 +95,13 @@ def _hostvar(hostvars: Mapping[str, Any], inventory: Path, name: str) -> str:
 
 def secrets_dir(hostvars: Mapping[str, Any], inventory: Path) -> Path:
     """The controller's secrets folder of this inventory."""
-    given = _hostvar(hostvars, inventory, "imgcloud_secrets_dir")
+    given = hostvar(hostvars, inventory, "imgcloud_secrets_dir")
     return Path(given).expanduser() if given else inventory_dir(inventory) / "secrets"
 
 
 def _token(hostvars: Mapping[str, Any], inventory: Path, var: str, path: Path) -> str:
     """The hostvar when set and non-empty, else the one line of the secrets file."""
-    given = _hostvar(hostvars, inventory, var)
+    given = hostvar(hostvars, inventory, var)
     if given:
         return given
     try:
