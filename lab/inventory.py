@@ -158,7 +158,9 @@ def status(state: LabState, *, proxied: bool = True, floating: bool = True) -> d
         provider["floating_ip"] = floating_ip.status(state)
     return {
         "name": topo.name,
-        "url": f"http://{topo.vip}/",
+        # HTTPS on the floating IP; its certificate is the cluster CA's (roles/haproxy).
+        "url": f"https://{topo.vip}/",
+        "url_ca": str(state.secrets_dir / "tls" / "ca.pem"),
         "vip": topo.vip,
         "subnet": str(topo.subnet),
         "network": topo.network,

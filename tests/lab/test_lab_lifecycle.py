@@ -206,7 +206,8 @@ def test_status_points_at_the_cluster_secrets_inside_the_lab_state(lab: dict[str
 
 
 def test_status_json_follows_the_contract(lab: dict[str, Any]) -> None:
-    assert lab["url"] == f"http://{lab['vip']}/"
+    assert lab["url"] == f"https://{lab['vip']}/"
+    assert lab["url_ca"] == lab["secrets"]["ca"]
     assert lab["bastion"]["port"] == 22 and lab["bastion"]["user"] == "debian"
     assert Path(lab["bastion"]["key"]).is_file()
     assert lab["provider"]["s3"]["endpoint"].startswith("http://")
