@@ -39,5 +39,5 @@ def test_the_provider_reaches_the_floating_ip(
     provider_container: str, hostvars: dict[str, dict[str, Any]]
 ) -> None:
     vip = next(iter(hostvars.values()))["imgcloud_vip"]
-    verdicts = knock_in_container(provider_container, [(vip, 80)])
+    verdicts = knock_in_container(provider_container, [(vip, 80), (vip, 443)])
     assert not opened(verdicts, want_open=True)
