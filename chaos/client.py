@@ -25,12 +25,14 @@ import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 
 import httpx
 from PIL import Image, ImageDraw
 
 from chaos import readback
 from chaos.journal import Journal, Op
+from deploy.site import tls_context
 
 DEFAULT_VARIANTS = ("thumb", "medium", "large")
 # Landscape, portrait, and one larger than the medium box: every variant rule is exercised.
@@ -93,15 +95,22 @@ def _reason(answer: httpx.Response) -> str:
 
 class SteadyClient:
     def __init__(
-        self, url: str, journal: Journal, config: ClientConfig | None = None, token: str = ""
+        self,
+        url: str,
+        journal: Journal,
+        config: ClientConfig | None = None,
+        token: str = "",
+        ca: Path | None = None,
     ) -> None:
         self.url = url if url.endswith("/") else url + "/"
         self.config = config or ClientConfig()
         self.journal = journal
         # The API token uploads, the listing and the read-back are made with.
         headers = {"Authorization": f"Bearer {token}"} if token else {}
+        # HTTPS checked against the site's CA (deploy.site; None: the system's roots).
         self._http = httpx.Client(
             headers=headers,
+            verify=tls_context(ca),
             timeout=httpx.Timeout(self.config.timeout),
             limits=httpx.Limits(max_connections=200, max_keepalive_connections=0),
         )

@@ -20,6 +20,7 @@ import httpx
 from chaos import probes
 from chaos.remote import Executor, run
 from chaos.target import Target
+from deploy.site import tls_context
 
 Probe = dict[str, Any]
 
@@ -161,9 +162,10 @@ def service_problems(target: Target) -> list[str]:
     """The service answers through the floating IP: alive, and its images readable.
     (Readiness with its checks, /readyz, answers on the VMs' own addresses only.)"""
     problems = []
+    verify = tls_context(target.ca)
     for path in ("healthz", "api/images?limit=1"):
         try:
-            answer = httpx.get(target.url + path, timeout=5, headers=_bearer(target))
+            answer = httpx.get(target.url + path, timeout=5, headers=_bearer(target), verify=verify)
             if answer.status_code != 200:
                 problems.append(f"{target.url}{path}: {answer.status_code}")
         except httpx.HTTPError as exc:

@@ -331,7 +331,7 @@ def run_nemesis(
             error=f"not whole before the first fault: {before[0]}",
         )
     observer = Observer(executor, target, journal)
-    client = SteadyClient(target.url, journal, client_config, token=target.api_token)
+    client = SteadyClient(target.url, journal, client_config, token=target.api_token, ca=target.ca)
     deadline = time.monotonic() + schedule.minutes * 60
     done: list[str] = []
     observer.start()

@@ -127,7 +127,7 @@ def run_experiment(
             error=f"not whole before the fault: {before[0]}",
         )
     observer = Observer(executor, target, journal)
-    client = SteadyClient(target.url, journal, client_config, token=target.api_token)
+    client = SteadyClient(target.url, journal, client_config, token=target.api_token, ca=target.ca)
     heal_problems: list[str] = ["not checked"]
     error: str | None = None
     observer.start()

@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 
 from deploy import DeployError
 from deploy.credentials import Credentials, CredentialsError, for_inventory, load
+from deploy.site import site_ca, site_url
 from deploy.target import TargetError, cluster_hosts, lab_status
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -47,7 +48,7 @@ class ToxiproxyInfo:
 
 @dataclass(frozen=True)
 class Target:
-    url: str  # http://<vip>/
+    url: str  # https://<vip>/ (or the inventory's imgcloud_url)
     vip: str
     vms: tuple[VM, ...]
     s3: tuple[str, int] | None  # host, port of the object store
@@ -58,6 +59,9 @@ class Target:
     credentials: Credentials | None = None  # CA and ACL tokens; None: calls go anonymous
     toxiproxy: ToxiproxyInfo | None = None  # None: no slow or flaky provider can be made
     cloud_ip: str | None = None  # the cloud's floating-IP record (GET URL); None: not watched
+    # The CA that checks `url`'s certificate (deploy.site): the cluster CA, an operator's
+    # own, or None for the system's roots. Every client of `url` verifies against it.
+    ca: Path | None = None
 
     @property
     def api_token(self) -> str:
@@ -127,6 +131,7 @@ def from_lab_status(status: dict[str, Any], credentials: Credentials | None = No
         credentials=credentials,
         toxiproxy=_toxiproxy(provider.get("toxiproxy")),
         cloud_ip=(provider.get("floating_ip") or {}).get("address_url"),
+        ca=Path(status["url_ca"]) if status.get("url_ca") else None,
     )
 
 
@@ -161,8 +166,9 @@ def from_inventory(path: Path) -> Target:
         key=first.get("ansible_ssh_private_key_file"),
         options=tuple(options),
     )
+    url = site_url(first) or f"https://{vip}/"
     return Target(
-        url=first.get("imgcloud_url", f"http://{vip}/"),
+        url=url,
         vip=vip,
         vms=vms,
         s3=_endpoint(first.get("imgcloud_s3_endpoint"), 443),
@@ -176,4 +182,5 @@ def from_inventory(path: Path) -> Target:
         # The cloud's record of the floating IP, when it answers a GET with the
         # lab API's document (chaos/cloudip.py): whom it routes to, every call.
         cloud_ip=first.get("imgcloud_chaos_floating_ip_api") or None,
+        ca=site_ca(first, path),
     )

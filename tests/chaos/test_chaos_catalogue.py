@@ -12,7 +12,7 @@ from chaos.target import VM, Target
 
 AGENTS = ("consul", "nomad", "haproxy", "docker")
 TARGET = Target(
-    "http://10.0.0.250/",
+    "https://10.0.0.250/",
     "10.0.0.250",
     tuple(VM(f"vm{i}", f"10.0.0.1{i}", f"lab-vm{i}") for i in (1, 2, 3)),
     ("10.0.0.3", 9000),

@@ -10,7 +10,7 @@ from chaos import health
 from chaos.target import VM, Target
 
 TARGET = Target(
-    url="http://10.0.0.250/",
+    url="https://10.0.0.250/",
     vip="10.0.0.250",
     vms=tuple(VM(f"vm{i}", f"10.0.0.1{i}", f"lab-vm{i}") for i in (1, 2, 3)),
     s3=("10.0.0.3", 9000),

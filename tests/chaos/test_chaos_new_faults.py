@@ -15,7 +15,7 @@ from chaos.runner import run_experiment
 from chaos.target import VM, Target, ToxiproxyInfo, from_lab_status
 
 VMS3 = tuple(VM(f"vm{i}", f"10.0.0.1{i}", f"lab-vm{i}") for i in (1, 2, 3))
-LAB = Target("http://10.0.0.250/", "10.0.0.250", VMS3, None, None, lab="lab")
+LAB = Target("https://10.0.0.250/", "10.0.0.250", VMS3, None, None, lab="lab")
 LAB_WITH_TOXIPROXY = Target(
     LAB.url,
     LAB.vip,
@@ -186,7 +186,7 @@ def test_where_they_can_run_nothing_stops_them(name, target):
 
 def test_the_lab_status_names_its_toxiproxy():
     status = {
-        "url": "http://10.210.0.250/",
+        "url": "https://10.210.0.250/",
         "vip": "10.210.0.250",
         "nodes": [{"name": "vm1", "address": "10.210.0.11", "container": "imgcloud-vm1"}],
         "provider": {

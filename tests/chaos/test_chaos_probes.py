@@ -90,7 +90,7 @@ def test_the_observer_turns_sampler_lines_into_samples_naming_vms() -> None:
     from chaos.target import VM, Target
 
     vms = tuple(VM(f"vm{i}", f"10.0.0.1{i}", f"lab-vm{i}") for i in (1, 2, 3))
-    target = Target("http://10.0.0.250/", "10.0.0.250", vms, None, None, lab="lab")
+    target = Target("https://10.0.0.250/", "10.0.0.250", vms, None, None, lab="lab")
     journal = Journal()
     observer = Observer(None, target, journal)  # type: ignore[arg-type]
     for line in (

@@ -10,7 +10,8 @@ from chaos.remote import DockerExec, SshExec
 from chaos.target import TargetError, from_inventory, from_lab_status
 
 STATUS = {
-    "url": "http://10.210.0.250/",
+    "url": "https://10.210.0.250/",
+    "url_ca": "/x/secrets/tls/ca.pem",
     "vip": "10.210.0.250",
     "inventory": "/x/inventory.yml",
     "nodes": [
@@ -76,9 +77,16 @@ def test_network_faults_aim_at_the_toxiproxy_ports_the_vms_use():
     assert (target.s3, target.amqp) == (("10.210.0.3", 9100), ("10.210.0.3", 5673))
 
 
+def test_the_lab_status_names_the_ca_that_checks_its_url():
+    target = from_lab_status(STATUS)
+    assert (target.url, target.ca) == ("https://10.210.0.250/", Path("/x/secrets/tls/ca.pem"))
+    older = {key: value for key, value in STATUS.items() if key != "url_ca"}
+    assert from_lab_status(older).ca is None  # the system's roots
+
+
 def test_a_status_without_nodes_says_so():
     with pytest.raises(TargetError, match="lacks 'nodes'"):
-        from_lab_status({"url": "http://x/", "vip": "x"})
+        from_lab_status({"url": "https://x/", "vip": "x"})
 
 
 def _secrets(folder: Path) -> None:
@@ -96,7 +104,7 @@ def test_an_inventory_gives_hosts_vip_and_ssh_through_the_bastion(tmp_path):
     _secrets(tmp_path / "secrets")
     target = from_inventory(path)
     assert target.names() == ["web1", "web2"] and target.lab is None
-    assert (target.vip, target.url) == ("192.168.10.50", "http://192.168.10.50/")
+    assert (target.vip, target.url) == ("192.168.10.50", "https://192.168.10.50/")
     assert (target.s3, target.amqp) == (("s3.example.net", 443), ("mq.example.net", 5671))
     argv = SshExec(target.ssh).argv(target.vm("web2"), ["systemctl", "stop", "consul"])
     assert argv[-2:] == ["debian@192.168.10.12", "sudo -n systemctl stop consul"]
@@ -114,6 +122,23 @@ def test_an_inventory_brings_its_clusters_api_credentials(tmp_path):
         "consul-management-token",
         "nomad-management-token",
     )
+
+
+def test_an_inventory_checks_its_url_against_the_cluster_ca(tmp_path):
+    path = tmp_path / "hosts.yml"
+    path.write_text(INVENTORY)
+    _secrets(tmp_path / "secrets")
+    assert from_inventory(path).ca == tmp_path / "secrets" / "tls" / "ca.pem"
+
+
+def test_an_operators_own_certificate_is_checked_against_the_system_roots(tmp_path):
+    path = tmp_path / "hosts.yml"
+    own = "    haproxy_tls_certificate_file: /etc/ssl/imgcloud.pem\n"
+    named = "    imgcloud_url: https://images.example.net\n"
+    path.write_text(INVENTORY.replace("    imgcloud_vip:", own + named + "    imgcloud_vip:"))
+    _secrets(tmp_path / "secrets")
+    target = from_inventory(path)
+    assert (target.url, target.ca) == ("https://images.example.net/", None)
 
 
 def test_an_inventory_without_its_secrets_is_refused(tmp_path):

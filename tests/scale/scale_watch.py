@@ -38,7 +38,7 @@ class UnderTraffic:
         self.executor = executor_for(target)
         self.journal = Journal()
         self._observers = [Observer(self.executor, target, self.journal)]
-        self._client = SteadyClient(target.url, self.journal, token=target.api_token)
+        self._client = SteadyClient(target.url, self.journal, token=target.api_token, ca=target.ca)
         self._host_before: dict[str, Any] = {}
         self.host: dict[str, Any] = {}
 
