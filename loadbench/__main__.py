@@ -36,7 +36,10 @@ def parser() -> argparse.ArgumentParser:
 
 
 def add_target_args(sub: argparse.ArgumentParser) -> None:
-    sub.add_argument("--url", help="service URL (default: the inventory's or the lab's VIP)")
+    sub.add_argument(
+        "--url",
+        help="service URL (default: the inventory's or the lab's VIP; CA: IMGCLOUD_CA_FILE)",
+    )
     sub.add_argument("-i", "--inventory", help="Ansible inventory of real VMs")
     sub.add_argument("--cores", type=int, help="cores all worker VMs have (real VMs only)")
     sub.add_argument("--out", type=Path, default=ROOT / "reports" / "load")
@@ -99,7 +102,7 @@ def web_ui(args: argparse.Namespace) -> int:
     ]  # fmt: skip
     print(f"Locust web UI on http://127.0.0.1:{args.port}, aimed at {target.url} ({target.source})")
     sys.stdout.flush()
-    os.environ.update(target.env)  # the users' API token (tests/load/locustfile.py)
+    os.environ.update(target.env)  # the users' API token and CA (tests/load/locustfile.py)
     os.execv(sys.executable, command)
     return 0  # not reached: execv replaced the process
 

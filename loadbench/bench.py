@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from deploy.site import tls_context
 from loadbench import images, locust_run, plots, raw, results
 from loadbench.context import RunContext
 from loadbench.target import Target
@@ -58,13 +59,15 @@ def cores_for(target: Target, given: int | None, worker_vms: int | None = None) 
     )
 
 
-def wait_healthy(url: str, timeout_s: float = 60.0) -> None:
-    """Wait until `<url>healthz` answers 200, or fail saying what it answered."""
+def wait_healthy(url: str, ca: Path | None = None, timeout_s: float = 60.0) -> None:
+    """Wait until `<url>healthz` answers 200, or fail saying what it answered. HTTPS is
+    checked against `ca` (deploy.site; None: the system's roots)."""
+    context = tls_context(ca)
     deadline = time.monotonic() + timeout_s
     last = "no answer"
     while time.monotonic() < deadline:
         try:
-            with urllib.request.urlopen(url + "healthz", timeout=5) as answer:
+            with urllib.request.urlopen(url + "healthz", timeout=5, context=context) as answer:
                 if answer.status == 200:
                     return
                 last = f"HTTP {answer.status}"
@@ -95,7 +98,7 @@ def warmup_for(duration_s: int) -> float:
 
 def run_load(target: Target, load: locust_run.Load, out: Path, name: str) -> dict[str, Any]:
     """Locust against the target, its figures, and the timeline plot; the summary part."""
-    wait_healthy(target.url)
+    wait_healthy(target.url, target.ca)
     images.pool(mix_weights(load.mix))  # generate before the clock starts, not during
     context = RunContext(target)
     files = locust_run.run(target.url, load, out, name, target.env)

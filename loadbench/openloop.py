@@ -149,12 +149,13 @@ def delete_uploads(target: Target, flows: Sequence[knee.Flow]) -> dict[str, int]
     """Delete what a run uploaded, once it is measured: the lab is shared."""
     ids = sorted({f.image_id for f in flows if f.image_id})
     failed = 0
+    context = target.tls
     for image_id in ids:  # one at a time: well under HAProxy's per-client limit
         request = urllib.request.Request(
             f"{target.url.rstrip('/')}/api/images/{image_id}", method="DELETE", headers=target.auth
         )
         try:
-            with urllib.request.urlopen(request, timeout=10):
+            with urllib.request.urlopen(request, timeout=10, context=context):
                 pass
         except urllib.error.HTTPError as error:
             failed += error.code != 404
@@ -173,7 +174,7 @@ def run(
         raise ValueError(f"rates must be positive and rising, not {list(rates)}")
     if step_s < 10:
         raise ValueError(f"a step must last at least 10 s, not {step_s}")
-    wait_healthy(target.url)
+    wait_healthy(target.url, target.ca)
     out.mkdir(parents=True, exist_ok=True)
     idle, idle_busy = _idle_rates()
     host = host_state_before(idle, idle_busy)

@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from deploy.site import tls_context
 from loadbench import knee, openloop, workers
 from loadbench.nomad import Nomad, NomadError
 from loadbench.target import Target
@@ -59,17 +60,21 @@ class DoneCounter:
         self._thread.join(timeout=10)
 
 
-def wait_settled(url: str, flows: Sequence[knee.Flow], timeout_s: float = 600.0) -> float:
+def wait_settled(
+    url: str, flows: Sequence[knee.Flow], ca: Path | None = None, timeout_s: float = 600.0
+) -> float:
     """Wait until the run's last uploads are no longer pending (the queue is FIFO, so
     the newest finish last); the seconds it took. A saturated step leaves a backlog
-    its followers may have given up on: the next step must not start on top of it."""
+    its followers may have given up on: the next step must not start on top of it.
+    HTTPS is checked against `ca` (deploy.site; None: the system's roots)."""
+    context = tls_context(ca)
     newest = [f.image_id for f in sorted(flows, key=lambda f: f.sent_at_s) if f.image_id][-5:]
     started = time.monotonic()
     deadline = started + timeout_s
     while newest:
         try:
             with urllib.request.urlopen(
-                f"{url.rstrip('/')}/api/images/{newest[-1]}", timeout=10
+                f"{url.rstrip('/')}/api/images/{newest[-1]}", timeout=10, context=context
             ) as answer:
                 status = json.load(answer).get("status")
         except urllib.error.HTTPError as error:
@@ -105,7 +110,7 @@ def saturate(
         raise RuntimeError(
             f"the workers' finished jobs could not be read during the step: {counter.errors[-3:]}"
         )
-    settled_s = wait_settled(target.url, recorded.flows)
+    settled_s = wait_settled(target.url, recorded.flows, target.ca)
     cleanup = openloop.delete_uploads(target, recorded.flows)
     return {
         "rate_per_s": rate,

@@ -106,7 +106,7 @@ def run(
         raise NomadError("scaling needs the cluster's nodes: use the lab or give --inventory")
     if any(n < 1 or n > len(target.nodes) for n in counts):
         raise ValueError(f"worker VM counts {counts} must lie within 1..{len(target.nodes)}")
-    bench.wait_healthy(target.url)
+    bench.wait_healthy(target.url, target.ca)
     out.mkdir(parents=True, exist_ok=True)
     nomad = Nomad.for_target(target)
     original = nomad.group_count(WORKER_JOB, WORKER_GROUP)

@@ -8,7 +8,8 @@ the first answer saying every variant is available.
 Settings (environment): IMGCLOUD_LOAD_MIX ("2mp=3,12mp=1": the weights of the two upload
 tasks), IMGCLOUD_LOAD_DONE_TIMEOUT (s, default 120), IMGCLOUD_VARIANTS (the variants to
 expect, as the service's own setting), IMGCLOUD_LOAD_KEEP=1 to keep uploaded images,
-IMGCLOUD_TOKEN (the API token every user sends: uploads and the listing need one).
+IMGCLOUD_TOKEN (the API token every user sends: uploads and the listing need one),
+IMGCLOUD_CA_FILE (the CA that checks the site's HTTPS certificate; unset: the system's roots).
 """
 
 from __future__ import annotations
@@ -32,12 +33,18 @@ UPLOAD_TO_DONE = "upload-to-done"
 DONE_TIMEOUT = float(os.environ.get("IMGCLOUD_LOAD_DONE_TIMEOUT", "120"))
 KEEP_IMAGES = os.environ.get("IMGCLOUD_LOAD_KEEP", "") == "1"
 TOKEN = os.environ.get("IMGCLOUD_TOKEN", "")
+CA_FILE = os.environ.get("IMGCLOUD_CA_FILE", "")
 
 
 def carry_token(user: HttpUser) -> None:
     """Every request of ``user`` with the API token, as a script of the team's sends it."""
     if TOKEN:
         user.client.headers["Authorization"] = f"Bearer {TOKEN}"
+
+
+def check_certificate(user: HttpUser) -> None:
+    """HTTPS of ``user`` checked against the site's CA (loadbench.target), never unchecked."""
+    user.client.verify = CA_FILE or True
 
 
 POLL_FIRST, POLL_MAX = 0.1, 0.5
@@ -130,6 +137,7 @@ class Uploader(HttpUser):
 
     def on_start(self) -> None:
         carry_token(self)
+        check_certificate(self)
         self.uploaded: list[str] = []
 
     def on_stop(self) -> None:
@@ -228,6 +236,7 @@ class Viewer(HttpUser):
 
     def on_start(self) -> None:
         carry_token(self)
+        check_certificate(self)
 
     @task(1)
     def front_page(self) -> None:

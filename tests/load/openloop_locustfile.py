@@ -163,6 +163,7 @@ class OpenLoopUploader(HttpUser):
 
     def on_start(self) -> None:
         closed.carry_token(self)
+        closed.check_certificate(self)
 
     @task
     def upload(self) -> None:

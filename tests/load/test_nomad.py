@@ -2,8 +2,8 @@
 HTTPS checked against the cluster CA, the deploy token sent, the next VM asked when one
 does not answer.
 
-A one-route HTTPS server on loopback with a throwaway CA (made with openssl) stands in
-for Nomad: only the client's TLS and headers are under test here.
+A one-route HTTPS server on loopback with a throwaway CA (`pki`, tests/load/conftest.py)
+stands in for Nomad: only the client's TLS and headers are under test here.
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ import http.server
 import json
 import socket
 import ssl
-import subprocess
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,35 +20,6 @@ import pytest
 
 from deploy.credentials import Credentials
 from loadbench.nomad import Nomad, NomadError
-
-
-def _openssl(*args: str) -> None:
-    subprocess.run(["openssl", *args], check=True, capture_output=True)
-
-
-def _ca(folder: Path, name: str) -> tuple[Path, Path]:
-    cert, key = folder / f"{name}.pem", folder / f"{name}-key.pem"
-    _openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-             "-keyout", str(key), "-out", str(cert), "-days", "1", "-subj", f"/CN={name}",
-             "-addext", "basicConstraints=critical,CA:TRUE",
-             "-addext", "keyUsage=critical,keyCertSign,cRLSign")  # fmt: skip
-    return cert, key
-
-
-@pytest.fixture(scope="module")
-def pki(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """A cluster CA, a server certificate for 127.0.0.1 it signed, and a stranger CA."""
-    folder = tmp_path_factory.mktemp("pki")
-    ca, ca_key = _ca(folder, "ca")
-    stranger, _ = _ca(folder, "stranger")
-    csr, key, cert = folder / "server.csr", folder / "server-key.pem", folder / "server.pem"
-    _openssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-             "-keyout", str(key), "-out", str(csr), "-subj", "/CN=server.global.nomad")  # fmt: skip
-    ext = folder / "san.ext"
-    ext.write_text("subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:server.global.nomad\n")
-    _openssl("x509", "-req", "-in", str(csr), "-CA", str(ca), "-CAkey", str(ca_key),
-             "-CAcreateserial", "-out", str(cert), "-days", "1", "-extfile", str(ext))  # fmt: skip
-    return {"ca": ca, "stranger": stranger, "cert": cert, "key": key}
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):

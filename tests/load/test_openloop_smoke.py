@@ -10,6 +10,7 @@ import httpx
 import pytest
 from PIL import Image
 
+from deploy.site import tls_context
 from loadbench import knee, openloop
 from loadbench.target import Target
 
@@ -57,10 +58,14 @@ def test_the_run_deletes_what_it_uploaded_and_says_how_quiet_the_host_was(
     flows = knee.read_flows(Path(openloop_summary["files"]["flows_csv"]))
     ids = [flow.image_id for flow in flows if flow.image_id]
     assert len(ids) == sent
+    verify = tls_context(load_target.ca)
     still_there = [
         image_id
         for image_id in ids
-        if httpx.get(f"{load_target.url.rstrip('/')}/api/images/{image_id}").status_code != 404
+        if httpx.get(
+            f"{load_target.url.rstrip('/')}/api/images/{image_id}", verify=verify
+        ).status_code
+        != 404
     ]
     assert not still_there, f"{len(still_there)} of {len(ids)} uploads left in the lab"
     host = openloop_summary["host_state_before_run"]
