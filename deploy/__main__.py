@@ -61,6 +61,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"deploy: error: {exc}", file=sys.stderr)
         return 1
     print(f"imgcloud is deployed: {deployment.url or '(the inventory sets no imgcloud_vip)'}")
+    if deployment.url and deployment.site_ca:
+        print(f"its certificate is checked against the CA in {deployment.site_ca}")
     token_file = secrets_dir(deployment.variables, deployment.inventory) / API_TOKEN_FILE
     if token_file.is_file():
         print(f"admin token: {token_file} (`imgcloud users add NAME` with IMGCLOUD_TOKEN set)")

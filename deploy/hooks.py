@@ -16,6 +16,7 @@ from deploy import DeployError, image, smoke
 from deploy.ansible import cluster_vars
 from deploy.credentials import load
 from deploy.health import cluster_problems
+from deploy.site import site_ca, site_url
 
 
 @dataclass
@@ -26,8 +27,13 @@ class Deployment:
 
     @property
     def url(self) -> str | None:
-        vip = self.variables.get("imgcloud_vip")
-        return f"http://{vip}/" if vip else None
+        """Where users reach the service: https://<floating IP>/ or imgcloud_url (deploy.site)."""
+        return site_url(self.variables)
+
+    @property
+    def site_ca(self) -> Path | None:
+        """The CA that checks `url`'s certificate; None: the system's roots (deploy.site)."""
+        return site_ca(self.variables, self.inventory)
 
     @property
     def api_token(self) -> str:
@@ -43,7 +49,7 @@ def before_playbook(deployment: Deployment) -> None:
 def after_playbook(deployment: Deployment) -> None:
     """Runs after a successful playbooks/site.yml (e.g. a smoke upload through the URL)."""
     if deployment.url:
-        smoke.report(deployment.url, deployment.api_token)
+        smoke.report(deployment.url, deployment.api_token, deployment.site_ca)
 
 
 def ready_problems(deployment: Deployment) -> list[str]:
@@ -56,5 +62,5 @@ def ready_problems(deployment: Deployment) -> list[str]:
             token = deployment.api_token
         except DeployError as exc:  # no deploy yet wrote it
             return [str(exc)]
-        problems += smoke.service_problems(deployment.url, token)
+        problems += smoke.service_problems(deployment.url, token, deployment.site_ca)
     return problems

@@ -4,8 +4,11 @@ Waits until the service answers at the URL, uploads a generated picture, waits
 until the worker has made every variant, fetches each one, and returns the
 image's URL. Standard library only, so it runs wherever Ansible does. Uploading and
 listing need a token (the deploy's admin token; IMGCLOUD_TOKEN or --token-file here).
+Every request checks the site's HTTPS certificate: against `ca` (--ca here; the cluster
+CA, deploy.site), else the system's roots. Nothing is sent unverified.
 
-    python -m deploy.smoke http://10.210.0.100/ --token-file .lab/imgcloud/secrets/api_token
+    python -m deploy.smoke https://10.210.0.100/ --ca .lab/imgcloud/secrets/tls/ca.pem \
+        --token-file .lab/imgcloud/secrets/api_token
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import ssl
 import struct
 import sys
 import time
@@ -22,9 +26,11 @@ import uuid
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from deploy import DeployError
+from deploy.site import tls_context
 
 _TIMEOUT = 10.0
 
@@ -62,29 +68,38 @@ def png(width: int = 800, height: int = 600) -> bytes:
     )
 
 
-def _request(req: urllib.request.Request, token: str = "") -> tuple[int, bytes]:
+def _request(
+    req: urllib.request.Request, token: str = "", context: ssl.SSLContext | None = None
+) -> tuple[int, bytes]:
     if token:
         req.add_header("Authorization", f"Bearer {token}")
     try:
-        with urllib.request.urlopen(req, timeout=_TIMEOUT) as resp:
+        with urllib.request.urlopen(
+            req, timeout=_TIMEOUT, context=context or tls_context(None)
+        ) as resp:
             return resp.status, resp.read()
     except urllib.error.HTTPError as exc:
         return exc.code, exc.read()
 
 
-def _get(url: str, token: str = "") -> tuple[int, bytes]:
-    return _request(urllib.request.Request(url), token)
+def _get(url: str, token: str = "", context: ssl.SSLContext | None = None) -> tuple[int, bytes]:
+    return _request(urllib.request.Request(url), token, context)
 
 
-def _json(url: str) -> dict[str, Any]:
-    status, body = _get(url)
+def _json(url: str, context: ssl.SSLContext | None = None) -> dict[str, Any]:
+    status, body = _get(url, context=context)
     if status != 200:
         raise SmokeError(f"GET {url} answered {status}: {body[:200]!r}")
     return json.loads(body)
 
 
 def _post_image(
-    base_url: str, data: bytes, filename: str, key: str, token: str
+    base_url: str,
+    data: bytes,
+    filename: str,
+    key: str,
+    token: str,
+    context: ssl.SSLContext | None = None,
 ) -> tuple[int, bytes]:
     boundary = uuid.uuid4().hex
     body = (
@@ -99,12 +114,18 @@ def _post_image(
     if key:
         headers["Idempotency-Key"] = key
     req = urllib.request.Request(base_url + "api/images", data=body, method="POST", headers=headers)
-    return _request(req, token)
+    return _request(req, token, context)
 
 
-def upload(base_url: str, data: bytes, token: str, filename: str = "smoke.png") -> str:
+def upload(
+    base_url: str,
+    data: bytes,
+    token: str,
+    filename: str = "smoke.png",
+    context: ssl.SSLContext | None = None,
+) -> str:
     """POST the bytes as multipart field ``file``; return the new image's id."""
-    status, answer = _post_image(base_url, data, filename, "", token)
+    status, answer = _post_image(base_url, data, filename, "", token, context)
     if status != 202:
         raise SmokeError(f"upload answered {status}, not 202: {answer[:300]!r}")
     return str(json.loads(answer)["id"])
@@ -114,7 +135,13 @@ def upload(base_url: str, data: bytes, token: str, filename: str = "smoke.png") 
 _NOT_YET = (502, 503, 504)
 
 
-def upload_when_ready(base_url: str, data: bytes, timeout: float, token: str) -> str:
+def upload_when_ready(
+    base_url: str,
+    data: bytes,
+    timeout: float,
+    token: str,
+    context: ssl.SSLContext | None = None,
+) -> str:
     """Upload, trying again while the service cannot take it yet (502, 503, 504, or
     no connection): readiness as a user sees it. Any other refusal ends it at once.
     One Idempotency-Key for every attempt, so an attempt answered too late for us
@@ -124,7 +151,7 @@ def upload_when_ready(base_url: str, data: bytes, timeout: float, token: str) ->
     last = "no attempt"
     while time.monotonic() < deadline:
         try:
-            status, answer = _post_image(base_url, data, "smoke.png", key, token)
+            status, answer = _post_image(base_url, data, "smoke.png", key, token, context)
         except OSError as exc:
             last = str(exc)
         else:
@@ -150,22 +177,30 @@ def wait_until(check: Callable[[], bool], timeout: float, what: str) -> None:
     raise SmokeError(f"gave up after {timeout:.0f} s waiting for {what}; last error: {last}")
 
 
-def wait_ready(base_url: str, timeout: float = 180.0) -> None:
+def wait_ready(
+    base_url: str, timeout: float = 180.0, context: ssl.SSLContext | None = None
+) -> None:
     """Until the URL answers /healthz with 200: HAProxy has a live backend to send to.
 
     The backends' readiness (/readyz, with its checks) is for the VMs' network only;
     whether an upload goes through is what :func:`upload_when_ready` finds out."""
-    wait_until(lambda: _get(base_url + "healthz")[0] == 200, timeout, f"{base_url}healthz")
+    wait_until(
+        lambda: _get(base_url + "healthz", context=context)[0] == 200,
+        timeout,
+        f"{base_url}healthz",
+    )
 
 
-def wait_done(base_url: str, image_id: str, timeout: float = 120.0) -> dict[str, Any]:
+def wait_done(
+    base_url: str, image_id: str, timeout: float = 120.0, context: ssl.SSLContext | None = None
+) -> dict[str, Any]:
     """Poll the image until it is done; a failed image or the deadline is an error."""
     deadline = time.monotonic() + timeout
     record: dict[str, Any] = {}
     last: Exception | None = None
     while time.monotonic() < deadline:
         try:
-            record = _json(f"{base_url}api/images/{image_id}")
+            record = _json(f"{base_url}api/images/{image_id}", context)
         except (OSError, ValueError, SmokeError) as exc:  # a blip: ask again
             last = exc
         else:
@@ -183,17 +218,21 @@ def absolute(base_url: str, url: str) -> str:
     return url if "://" in url else base_url.rstrip("/") + "/" + url.lstrip("/")
 
 
-def smoke(base_url: str, token: str, ready_timeout: float = 180.0) -> SmokeResult:
-    """Upload through ``base_url`` and wait for every variant; raise SmokeError if not."""
+def smoke(
+    base_url: str, token: str, ca: Path | None = None, ready_timeout: float = 180.0
+) -> SmokeResult:
+    """Upload through ``base_url`` and wait for every variant; raise SmokeError if not.
+    HTTPS is checked against ``ca`` (None: the system's roots)."""
     base_url = base_url.rstrip("/") + "/"
+    context = tls_context(ca)
     started = time.monotonic()
-    wait_ready(base_url, ready_timeout)
+    wait_ready(base_url, ready_timeout, context)
     remaining = max(10.0, ready_timeout - (time.monotonic() - started))
-    image_id = upload_when_ready(base_url, png(), remaining, token)
-    record = wait_done(base_url, image_id)
+    image_id = upload_when_ready(base_url, png(), remaining, token, context)
+    record = wait_done(base_url, image_id, context=context)
     variants = {name: absolute(base_url, url) for name, url in record["variants"].items()}
     for name, url in variants.items():
-        status, body = _get(url)
+        status, body = _get(url, context=context)
         if status != 200 or not body:
             raise SmokeError(f"variant {name} at {url} answered {status}")
     return SmokeResult(
@@ -204,23 +243,25 @@ def smoke(base_url: str, token: str, ready_timeout: float = 180.0) -> SmokeResul
     )
 
 
-def report(base_url: str, token: str) -> SmokeResult:
+def report(base_url: str, token: str, ca: Path | None = None) -> SmokeResult:
     """The deployment's last step: smoke through the URL and say where the image is."""
     print(f"smoke test: uploading a picture through {base_url}", flush=True)
-    result = smoke(base_url, token)
+    result = smoke(base_url, token, ca)
     print(f"smoke test: {', '.join(sorted(result.variants))} ready in {result.seconds:.1f} s")
     print(f"smoke test: {result.image_url}")
     return result
 
 
-def service_problems(base_url: str, token: str) -> list[str]:
+def service_problems(base_url: str, token: str, ca: Path | None = None) -> list[str]:
     """Empty when the service answers through the URL right now: alive (/healthz),
-    and its stored images readable (a page of the listing, from S3, with ``token``)."""
+    and its stored images readable (a page of the listing, from S3, with ``token``).
+    HTTPS is checked against ``ca`` (None: the system's roots)."""
     problems = []
+    context = tls_context(ca)
     for path in ("healthz", "api/images?limit=1"):
         url = base_url.rstrip("/") + "/" + path
         try:
-            status, _ = _get(url, token)
+            status, _ = _get(url, token, context)
         except OSError as exc:
             problems.append(f"{url}: {exc}")
             continue
@@ -231,7 +272,14 @@ def service_problems(base_url: str, token: str) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m deploy.smoke", description=__doc__)
-    parser.add_argument("url", help="the service's base URL, e.g. http://<floating ip>/")
+    parser.add_argument("url", help="the service's base URL, e.g. https://<floating ip>/")
+    parser.add_argument(
+        "--ca",
+        type=Path,
+        metavar="FILE",
+        help="the CA that checks the site's certificate (e.g. the cluster's tls/ca.pem; "
+        "default: the system's roots)",
+    )
     parser.add_argument("--token-file", help="a file holding an API token (else IMGCLOUD_TOKEN)")
     args = parser.parse_args(argv)
     token = os.environ.get("IMGCLOUD_TOKEN", "")
@@ -239,7 +287,7 @@ def main(argv: list[str] | None = None) -> int:
         with open(args.token_file) as held:
             token = held.read().strip()
     try:
-        result = smoke(args.url, token)
+        result = smoke(args.url, token, args.ca)
     except SmokeError as exc:
         print(f"smoke test failed: {exc}", file=sys.stderr)
         return 1

@@ -1,7 +1,7 @@
-"""The bench's own calls to the service (health, settling, clean-up) go over HTTPS with
-the certificate checked against the target's CA: a server the CA did not sign gets no
-request answered. A loopback HTTPS server with a throwaway CA (`pki`) stands in for the
-floating IP."""
+"""The bench's own calls to the service (health, settling, clean-up), and the deploy's
+smoke check, go over HTTPS with the certificate checked against the target's CA: a
+server the CA did not sign gets no request answered. A loopback HTTPS server with a
+throwaway CA (`pki`) stands in for the floating IP."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from typing import ClassVar
 
 import pytest
 
+from deploy import smoke
 from loadbench import bench, knee, openloop, saturation
 from loadbench.target import Target
 
@@ -31,7 +32,7 @@ class _Site(http.server.BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         if self.path == "/healthz":
             self._answer(200, b"ok")
-        elif self.path.startswith("/api/images/"):
+        elif self.path.startswith("/api/images"):
             self._answer(200, json.dumps({"status": "done"}).encode())
         else:
             self._answer(404)
@@ -87,3 +88,9 @@ def test_the_clean_up_deletes_over_checked_https_only(site: str, pki: dict[str, 
     done = openloop.delete_uploads(Target(site, "url", ca=pki["ca"]), FLOWS)
     assert done == {"uploaded": 3, "not_deleted": 0}
     assert sorted(_Site.deleted) == ["img0", "img1", "img2"]
+
+
+def test_the_deploys_service_check_trusts_the_site_ca_only(site: str, pki: dict[str, Path]) -> None:
+    assert smoke.service_problems(site, "token", pki["ca"]) == []
+    refused = smoke.service_problems(site, "token", pki["stranger"])
+    assert len(refused) == 2 and all("CERTIFICATE_VERIFY_FAILED" in p for p in refused), refused
