@@ -24,6 +24,8 @@ from deploy.ansible import cluster_vars, environment, group_hosts, inventory_lis
 from deploy.credentials import Credentials, CredentialsError, for_inventory
 from deploy.health import cluster_problems
 from deploy.hooks import Deployment, ready_problems
+from deploy.site import site_ca as site_ca_of
+from deploy.site import site_url as site_url_of
 from deploy.target import given_inventory, lab_inventory
 
 _INVENTORY = pytest.StashKey[Path]()
@@ -142,6 +144,25 @@ def hostvars(pytestconfig: pytest.Config) -> dict[str, dict[str, Any]]:
     return dict(inventory_listing(pytestconfig)["_meta"]["hostvars"])
 
 
+@pytest.fixture(scope="session")
+def site_url(inventory: Path, hostvars: dict[str, dict[str, Any]], cluster_names: list[str]) -> str:
+    """Where users reach the deployed service: https://<floating IP>/ (or imgcloud_url)."""
+    url = site_url_of(hostvars[cluster_names[0]])
+    if not url:
+        pytest.fail(f"inventory {inventory} sets neither imgcloud_url nor imgcloud_vip")
+    return url
+
+
+@pytest.fixture(scope="session")
+def site_ca(
+    cluster_inventory: Path, hostvars: dict[str, dict[str, Any]], cluster_names: list[str]
+) -> Path | None:
+    """The CA that checks `site_url`'s certificate (deploy.site): the cluster CA unless
+    the inventory gives HAProxy its own certificate; None: the system's roots. Every
+    client of the site verifies against it (deploy.site.tls_context)."""
+    return site_ca_of(hostvars[cluster_names[0]], cluster_inventory)
+
+
 def testinfra_host(inventory: Path, name: str) -> Any:
     """A testinfra host for an inventory host; commands run as root (sudo)."""
     import testinfra
@@ -195,11 +216,20 @@ def chromium_args() -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def browser(chromium_args: list[str]) -> Iterator[Any]:
+def chromium_env() -> dict[str, str]:
+    """Chromium's environment; a lane overrides it, e.g. a HOME whose NSS database
+    trusts the cluster CA (tests/cluster/conftest.py)."""
+    return dict(os.environ)
+
+
+@pytest.fixture(scope="module")
+def browser(chromium_args: list[str], chromium_env: dict[str, str]) -> Iterator[Any]:
     """A headless Chromium for the browser tests of a module, in every lane."""
     from playwright.sync_api import sync_playwright  # only the browser lanes install it
 
     with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=chromium_args)
+        chromium = playwright.chromium.launch(
+            executable_path=CHROMIUM, args=chromium_args, env=chromium_env
+        )
         yield chromium
         chromium.close()

@@ -3,7 +3,9 @@
 A few threads loop over what users do (read an image's record, fetch a variant,
 load the page, now and then upload) with a fresh connection per request, while a
 test changes the cluster underneath. Anything but the expected status is a
-failure, with its reason kept for the assertion message.
+failure, with its reason kept for the assertion message. HTTPS with the site's
+certificate checked against `ca` (None: the system's roots): a certificate error
+counts as a failed request.
 """
 
 from __future__ import annotations
@@ -13,9 +15,11 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import httpx
 
+from deploy.site import tls_context
 from deploy.smoke import png
 
 
@@ -32,6 +36,7 @@ class Traffic:
     base_url: str
     image_id: str
     token: str  # the uploads' API token
+    ca: Path | None  # the CA that checks base_url's certificate (deploy.site.site_ca)
     threads: int = 3
     outcomes: list[Outcome] = field(default_factory=list)
     _stop: threading.Event = field(default_factory=threading.Event)
@@ -79,7 +84,11 @@ class Traffic:
         limits = httpx.Limits(max_keepalive_connections=0)
         headers = {"Authorization": f"Bearer {self.token}"}
         with httpx.Client(
-            base_url=self.base_url, timeout=20.0, limits=limits, headers=headers
+            base_url=self.base_url,
+            timeout=20.0,
+            limits=limits,
+            headers=headers,
+            verify=tls_context(self.ca),
         ) as client:
             requests = self._requests()
             for name, send, expected in itertools.islice(itertools.cycle(requests), offset, None):

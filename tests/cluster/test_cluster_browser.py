@@ -1,9 +1,10 @@
 """The web page through the floating IP, in Debian's Chromium: a member signs in, an
 upload works.
 
-The floating IP serves plain HTTP until the HTTPS of issue 15 lands, and Chromium keeps
-a Secure cookie only from a secure origin: until then this Chromium is told to treat
-the floating IP's origin as one (--unsafely-treat-insecure-origin-as-secure).
+The page is loaded from https://<floating IP>/ and Chromium checks its certificate for
+real: it trusts the cluster CA through an NSS database of its own (`chromium_env`,
+tests/cluster/conftest.py), never by ignoring certificate errors. A secure origin, so
+the session's Secure cookie is kept as a user's browser keeps it.
 """
 
 from __future__ import annotations
@@ -19,12 +20,6 @@ from playwright.sync_api import Browser, Page, expect
 from deploy.smoke import png
 
 pytestmark = [pytest.mark.lab, pytest.mark.browser]
-
-
-@pytest.fixture(scope="module")
-def chromium_args(chromium_args: list[str], service_url: str) -> list[str]:
-    origin = service_url.rstrip("/")
-    return [*chromium_args, f"--unsafely-treat-insecure-origin-as-secure={origin}"]
 
 
 @pytest.fixture(scope="module")
@@ -60,9 +55,11 @@ def picture(tmp_path: Path) -> Path:
     return path
 
 
-def test_page_loads_through_the_floating_ip(page: Page) -> None:
+def test_page_loads_through_the_floating_ip(page: Page, service_url: str) -> None:
+    assert service_url.startswith("https://")
     response = page.goto("/")
     assert response is not None and response.status == 200
+    assert response.url == service_url  # served over HTTPS, certificate checked
     assert response.headers.get("x-served-by")
     page.wait_for_selector("input[type=file]", state="attached", timeout=15_000)
     expect(page.get_by_test_id("sign-in")).to_be_visible(timeout=15_000)

@@ -30,7 +30,11 @@ def _wait(what: str, problems: Any, timeout: float) -> None:
 
 @pytest.fixture
 def consul_down(
-    inventory: Path, vms: dict[str, Any], service_url: str, api_token: str
+    inventory: Path,
+    vms: dict[str, Any],
+    service_url: str,
+    site_ca: Path | None,
+    api_token: str,
 ) -> Iterator[None]:
     """Consul stopped on every VM; started again and healthy afterwards."""
     for host in vms.values():
@@ -39,13 +43,17 @@ def consul_down(
     for host in vms.values():
         host.check_output("systemctl start consul")
     _wait("Consul and Nomad", lambda: cluster_problems(inventory), timeout=180)
-    _wait("the service", lambda: service_problems(service_url, api_token), timeout=120)
+    _wait("the service", lambda: service_problems(service_url, api_token, site_ca), timeout=120)
 
 
 def test_haproxy_routes_on_while_consul_is_down(
-    consul_down: None, service_url: str, uploaded: SmokeResult, api_token: str
+    consul_down: None,
+    service_url: str,
+    site_ca: Path | None,
+    uploaded: SmokeResult,
+    api_token: str,
 ) -> None:
-    with Traffic(service_url, uploaded.image_id, api_token) as traffic:
+    with Traffic(service_url, uploaded.image_id, api_token, site_ca) as traffic:
         time.sleep(OUTAGE_SECONDS)  # the outage under traffic: its length is the experiment
     print(f"\nConsul down on every VM for {OUTAGE_SECONDS} s: {traffic.summary()}")
     assert traffic.count > 50, traffic.summary()

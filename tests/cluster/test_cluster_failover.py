@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+
+from deploy.site import tls_context
 
 pytestmark = [pytest.mark.lab, pytest.mark.destructive]
 
@@ -37,15 +40,16 @@ def holder(vms: dict[str, Any], vip: str) -> Iterator[str]:
 
 
 def test_floating_ip_moves_when_its_haproxy_stops(
-    vms: dict[str, Any], vip: str, service_url: str, holder: str
+    vms: dict[str, Any], vip: str, service_url: str, site_ca: Path | None, holder: str
 ) -> None:
     vms[holder].check_output("systemctl stop haproxy")
     stopped = time.monotonic()
+    verify = tls_context(site_ca)
 
     def answers_from_elsewhere() -> bool:
         """the floating IP answers /healthz again"""
         try:
-            return httpx.get(service_url + "healthz", timeout=0.5).status_code == 200
+            return httpx.get(service_url + "healthz", timeout=0.5, verify=verify).status_code == 200
         except httpx.HTTPError:
             return False
 

@@ -11,6 +11,7 @@ import json
 import re
 import shlex
 import time
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -29,6 +30,7 @@ def test_a_reprocess_over_the_cluster_under_traffic_fails_no_request(
     vms: dict[str, Any],
     cluster_names: list[str],
     service_url: str,
+    site_ca: Path | None,
     uploaded: SmokeResult,
     api_token: str,
     http: httpx.Client,
@@ -40,7 +42,7 @@ def test_a_reprocess_over_the_cluster_under_traffic_fails_no_request(
     done = [image["id"] for image in listed if image["status"] == "done"]
     assert done, "no done image in the cluster to reprocess"
 
-    with Traffic(service_url, uploaded.image_id, api_token) as traffic:
+    with Traffic(service_url, uploaded.image_id, api_token, site_ca) as traffic:
         # The newest 100 (a lab that ran the chaos suite holds thousands of images).
         started = time.monotonic()
         run = vm.run(f"docker exec {container} imgcloud reprocess --all --limit 100 --rate 20")

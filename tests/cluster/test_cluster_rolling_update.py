@@ -49,6 +49,7 @@ def _record(name: str, figures: dict[str, Any]) -> None:
 def test_rolling_update_under_traffic_fails_no_request(
     inventory: Path,
     service_url: str,
+    site_ca: Path | None,
     uploaded: SmokeResult,
     api_token: str,
     cluster_vars: dict[str, Any],
@@ -59,7 +60,7 @@ def test_rolling_update_under_traffic_fails_no_request(
     build_and_push(cluster_vars, version=new)
     assert set(map(_tag, _images(nomad_job).values())) == {current}
 
-    with Traffic(service_url, uploaded.image_id, api_token) as traffic:
+    with Traffic(service_url, uploaded.image_id, api_token, site_ca) as traffic:
         forward = _update(inventory, new)
         images_after_forward = _images(nomad_job)
         back = _update(inventory, current)
@@ -84,6 +85,7 @@ def test_rolling_update_under_traffic_fails_no_request(
 def test_broken_version_is_reverted_while_the_service_answers(
     inventory: Path,
     service_url: str,
+    site_ca: Path | None,
     uploaded: SmokeResult,
     api_token: str,
     cluster_vars: dict[str, Any],
@@ -93,7 +95,7 @@ def test_broken_version_is_reverted_while_the_service_answers(
     broken = f"{current}-broken"
     build_and_push(cluster_vars, version=broken, target="unready")
 
-    with Traffic(service_url, uploaded.image_id, api_token) as traffic:
+    with Traffic(service_url, uploaded.image_id, api_token, site_ca) as traffic:
         # Short deadlines: Nomad gives up on the version after a minute, not five.
         result = _update(
             inventory,

@@ -25,6 +25,7 @@ from watch import LeaderWatch
 
 from deploy import ROOT
 from deploy.ansible import environment, tool
+from deploy.site import site_ca, site_url
 from deploy.smoke import smoke
 
 pytestmark = [pytest.mark.lab, pytest.mark.destructive, pytest.mark.slow]
@@ -76,12 +77,13 @@ def test_agent_option_change_restarts_vms_one_at_a_time_under_traffic(
 ) -> None:
     for agent in AGENTS:
         wait_for(lambda a=agent: cluster_healthy(vms, a), 60, f"a healthy {agent} cluster")
-    vip = str(next(iter(hostvars.values()))["imgcloud_vip"])
-    url = f"http://{vip}/"
-    picture = smoke(url, api_token)
+    first = next(iter(hostvars.values()))
+    url = site_url(first) or f"https://{first['imgcloud_vip']}/"
+    ca = site_ca(first, cluster_inventory)  # the CA that checks the floating IP's certificate
+    picture = smoke(url, api_token, ca)
     before = _started_at(vms)
     with ExitStack() as stack:
-        traffic = stack.enter_context(Traffic(url, picture.image_id, api_token))
+        traffic = stack.enter_context(Traffic(url, picture.image_id, api_token, ca))
         watches = [stack.enter_context(LeaderWatch(vms, agent)) for agent in AGENTS]
         changed = _cluster(cluster_inventory, "DEBUG")
         middle = _started_at(vms)

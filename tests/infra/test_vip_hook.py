@@ -10,10 +10,13 @@ else the hook's URL: the lab provider's API answers a GET there)."""
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+
+from deploy.site import site_ca, tls_context
 
 pytestmark = pytest.mark.lab
 
@@ -51,7 +54,7 @@ def _holders(vms: dict[str, Any], vip: str) -> list[str]:
 
 
 def test_users_and_the_cloud_reach_the_floating_ip_on_its_holder(
-    vms: dict[str, Any], hostvars: dict[str, dict[str, Any]]
+    cluster_inventory: Path, vms: dict[str, Any], hostvars: dict[str, dict[str, Any]]
 ) -> None:
     """Users are answered by the holder's HAProxy (X-Edge); with a hook the cloud's
     record names the holder too (the refresh timer mends a missed move)."""
@@ -59,10 +62,13 @@ def test_users_and_the_cloud_reach_the_floating_ip_on_its_holder(
     hooked = bool(_hook(hostvars, next(iter(vms))))
     url = first.get("imgcloud_chaos_floating_ip_api") or first.get("keepalived_vip_hook_url")
     assert url or not hooked, "a hook without a record to read: set imgcloud_chaos_floating_ip_api"
+    # Users' HTTPS on the floating IP, its certificate checked against the cluster CA.
+    site = f"https://{first['imgcloud_vip']}/"
+    verify = tls_context(site_ca(first, cluster_inventory))
     deadline = time.monotonic() + ROUTED_DEADLINE_S
     while True:
         holders = _holders(vms, first["imgcloud_vip"])
-        edge = httpx.get(f"http://{first['imgcloud_vip']}/", timeout=5).headers.get("x-edge")
+        edge = httpx.get(site, timeout=5, verify=verify).headers.get("x-edge")
         routed = httpx.get(url, timeout=5).json().get("holder") if hooked else edge
         if len(holders) == 1 and edge == routed == holders[0]:
             return

@@ -60,6 +60,7 @@ def test_the_lanes_that_drive_the_lab_need_its_engine_and_ssh() -> None:
         assert {hosttools.DOCKER, hosttools.SSH} <= set(hosttools.LANES[lane]), lane
     assert hosttools.RABBITMQ in hosttools.LANES["apps"]
     assert hosttools.CHROMIUM in hosttools.LANES["apps"]
+    assert {hosttools.CHROMIUM, hosttools.CERTUTIL} <= set(hosttools.LANES["cluster"])
 
 
 def test_the_lab_lanes_have_every_go_built_binary_and_the_apps_lane_minio() -> None:

@@ -57,6 +57,9 @@ class GoBinary:
 
 RABBITMQ = Need("rabbitmq-server", "rabbitmq-server", "the apps run against a real RabbitMQ")
 CHROMIUM = Need("chromium", "/usr/bin/chromium", "the browser tests drive Chromium")
+CERTUTIL = Need(
+    "libnss3-tools", "certutil", "Chromium trusts the cluster CA through an NSS database"
+)
 LIBVIPS = Need("libvips42", "/usr/lib/*/libvips.so.42", "the resize benchmark's baseline")
 SSH = Need("openssh-client", "ssh", "the lab's VMs are reached over SSH via the bastion")
 OPENSSL = Need("openssl", "openssl", "the load tests make a TLS certificate")
@@ -78,7 +81,7 @@ LANES: dict[str, tuple[Need | GoBinary, ...]] = {
     "lab-tests": _LAB,
     "deploy": _LAB,
     "infra": _LAB,
-    "cluster": (*_LAB, CHROMIUM),
+    "cluster": (*_LAB, CHROMIUM, CERTUTIL),
     "security": _LAB,
     "chaos": _LAB,
     "load": _LAB,
