@@ -3,7 +3,8 @@
 Every test here runs against the deployed cluster (the lab unless `--inventory`),
 through the shared fixtures of tests/conftest.py, and these: the floating IP, the
 HAProxy settings the VMs run with, a client on this controller and one on the bastion
-(another source address).
+(another source address). The controller's clients speak HTTPS to the floating IP and
+check its certificate against the site's CA (`site_ca`, tests/conftest.py).
 """
 
 from __future__ import annotations
@@ -19,14 +20,22 @@ import yaml
 
 from deploy import ROOT
 from deploy.ansible import group_hosts, inventory_list
+from deploy.site import tls_context
 
 HAPROXY_DEFAULTS = ROOT / "roles" / "haproxy" / "defaults" / "main.yml"
 # Run on the bastion with its own python3 (no curl there): the status and the first
-# bytes of a GET, error statuses included, or why there was no answer.
+# bytes of a GET, error statuses included, or why there was no answer. HTTPS there is
+# NOT verified, on that remote host only: the bastion and the VMs hold no copy of the
+# site's CA, and what is under test from them is what answers on which address. Trust
+# in the certificate is checked from this controller, whose clients all verify it
+# (`client`, tests/security/test_https.py).
 _FETCH = """
-import sys, urllib.error, urllib.request
+import ssl, sys, urllib.error, urllib.request
+unverified = ssl.create_default_context()
+unverified.check_hostname = False
+unverified.verify_mode = ssl.CERT_NONE
 try:
-    with urllib.request.urlopen(sys.argv[1], timeout=10) as answer:
+    with urllib.request.urlopen(sys.argv[1], timeout=10, context=unverified) as answer:
         print(answer.status, answer.read(400).decode(errors="replace"))
 except urllib.error.HTTPError as error:
     print(error.code, error.read(400).decode(errors="replace"))
@@ -53,11 +62,13 @@ def haproxy_setting(
 
 
 @pytest.fixture
-def client(vip: str, api_token: str) -> Iterator[httpx.Client]:
+def client(vip: str, site_ca: Path | None, api_token: str) -> Iterator[httpx.Client]:
     """This controller as one client with the admin token: one kept-alive connection,
-    as a script would."""
+    as a script would; HTTPS to the floating IP, its certificate checked."""
     headers = {"Authorization": f"Bearer {api_token}"}
-    with httpx.Client(base_url=f"http://{vip}", timeout=15.0, headers=headers) as http:
+    with httpx.Client(
+        base_url=f"https://{vip}", timeout=15.0, headers=headers, verify=tls_context(site_ca)
+    ) as http:
         yield http
 
 

@@ -4,16 +4,21 @@ Readiness (which checks fail, and why), Prometheus metrics and HAProxy's stats p
 an attacker what runs where. Through the floating IP a user gets a JSON 404 for the
 first two, and nothing listens for the third; on a VM's own address, where Prometheus
 and the operator look, all three answer. Asked from this controller (a user of the
-floating IP) and from the bastion (another address), and from each VM to its own address.
+floating IP, over HTTPS with its certificate checked) and from the bastion (another
+address), and from each VM to its own address (plain HTTP: only the floating IP
+redirects to HTTPS).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+
+from deploy.site import tls_context
 
 pytestmark = [pytest.mark.lab]
 
@@ -26,8 +31,10 @@ def stats(haproxy_setting: Callable[[str], str]) -> tuple[int, str]:
 
 
 @pytest.mark.parametrize("path", INTERNAL_PATHS)
-def test_internal_paths_are_not_found_on_the_floating_ip(vip: str, path: str) -> None:
-    answer = httpx.get(f"http://{vip}{path}", timeout=10)
+def test_internal_paths_are_not_found_on_the_floating_ip(
+    vip: str, site_ca: Path | None, path: str
+) -> None:
+    answer = httpx.get(f"https://{vip}{path}", timeout=10, verify=tls_context(site_ca))
     assert answer.status_code == 404, f"{path} answered {answer.status_code}: {answer.text[:200]}"
     assert answer.json()["reason"] == "not_found"
     assert "imgcloud_" not in answer.text and "checks" not in answer.text
@@ -37,7 +44,7 @@ def test_internal_paths_are_not_found_on_the_floating_ip(vip: str, path: str) ->
 def test_internal_paths_are_not_found_from_another_address(
     vip: str, path: str, from_bastion: Callable[[str], str]
 ) -> None:
-    seen = from_bastion(f"http://{vip}{path}")
+    seen = from_bastion(f"https://{vip}{path}")
     assert seen.startswith("404 "), f"{path} from the bastion: {seen[:200]}"
 
 
@@ -56,8 +63,11 @@ def test_the_stats_page_does_not_answer_on_the_floating_ip(
     pytest.fail(f"stats on the floating IP answered this controller: {answer.status_code}")
 
 
-def test_the_service_itself_is_still_reachable(vip: str, client: httpx.Client) -> None:
-    assert httpx.get(f"http://{vip}/healthz", timeout=10).status_code == 200
+def test_the_service_itself_is_still_reachable(
+    vip: str, site_ca: Path | None, client: httpx.Client
+) -> None:
+    verify = tls_context(site_ca)
+    assert httpx.get(f"https://{vip}/healthz", timeout=10, verify=verify).status_code == 200
     assert client.get("/api/images?limit=1").status_code == 200
 
 

@@ -5,7 +5,9 @@ Two clients with different source addresses: this controller, and the bastion
 refuses it, and stops there; the bastion is served in the same window. The
 limits come from the inventory, or the role's defaults where it sets none, so
 the tests follow what is deployed. Each test waits until the VMs' counters are
-back to zero, so the lanes after this one start unthrottled.
+back to zero, so the lanes after this one start unthrottled. Requests go over HTTPS
+(port 443), as users' do, the certificate checked against the site's CA; plain HTTP on
+the floating IP only redirects.
 """
 
 from __future__ import annotations
@@ -14,16 +16,19 @@ import json
 import re
 import shlex
 import socket
+import ssl
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from chunked import MB, stream_upload
 
+from deploy.site import tls_context
 from deploy.smoke import png
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
@@ -81,7 +86,13 @@ def _seconds(text: str) -> float:
 @pytest.fixture(scope="module")
 def other_client(vip: str, from_bastion: Callable[[str], str]) -> Callable[[str], int]:
     """A second client from another address (the bastion): GET a path, return the status."""
-    return lambda path: int(from_bastion(f"http://{vip}{path}").split()[0])
+    return lambda path: int(from_bastion(f"https://{vip}{path}").split()[0])
+
+
+@pytest.fixture(scope="module")
+def tls(site_ca: Path | None) -> ssl.SSLContext:
+    """How this controller's raw sockets check the floating IP's certificate."""
+    return tls_context(site_ca)
 
 
 @pytest.fixture
@@ -166,28 +177,34 @@ def test_the_upload_limit_leaves_reading_alone(client: httpx.Client, limits: Lim
     assert client.get("/healthz").status_code == 200
 
 
-def _raw_answer(vip: str, request: bytes) -> bytes:
-    """Everything the server sends back to `request` until it closes the connection."""
+def _raw_answer(vip: str, request: bytes, tls: ssl.SSLContext | None) -> bytes:
+    """Everything the server sends back to `request` until it closes the connection:
+    over TLS on port 443 with `tls` (the certificate checked), over plain TCP on port 80
+    with None. A certificate that fails the check is an error, never an empty answer."""
     received = b""
     try:
-        with socket.create_connection((vip, 80), timeout=15) as sock:
-            sock.sendall(request)
-            while chunk := sock.recv(65536):
-                received += chunk
+        with socket.create_connection((vip, 443 if tls else 80), timeout=15) as raw:
+            sock = tls.wrap_socket(raw, server_hostname=vip) if tls else raw
+            with sock:
+                sock.sendall(request)
+                while chunk := sock.recv(65536):
+                    received += chunk
     except ConnectionResetError:  # closed with our request unread, even while connecting
+        pass
+    except ssl.SSLEOFError:  # closed without TLS's goodbye, or before the handshake ended
         pass
     return received
 
 
 def test_a_declared_body_above_the_limit_gets_413_before_it_is_sent(
-    vip: str, limits: Limits
+    vip: str, limits: Limits, tls: ssl.SSLContext
 ) -> None:
     head = (
         f"POST /api/images HTTP/1.1\r\nHost: {vip}\r\n"
         "Content-Type: multipart/form-data; boundary=x\r\n"
         f"Content-Length: {limits.body + 1}\r\n\r\n"
     )
-    answer = _raw_answer(vip, head.encode())
+    answer = _raw_answer(vip, head.encode(), tls)
     status, _, rest = answer.partition(b"\r\n")
     headers, _, body = rest.partition(b"\r\n\r\n")
     assert status.split()[1] == b"413", answer[:300]
@@ -196,14 +213,16 @@ def test_a_declared_body_above_the_limit_gets_413_before_it_is_sent(
 
 
 def test_a_chunked_upload_past_the_limit_gets_413_while_it_streams(
-    vip: str, client: httpx.Client, limits: Limits, api_token: str
+    vip: str, client: httpx.Client, limits: Limits, api_token: str, tls: ssl.SSLContext
 ) -> None:
     # No Content-Length, so HAProxy passes it on; the backend counts the bytes as they
     # arrive and answers while the client is still sending. Nothing is stored.
     name = f"chunked-{uuid.uuid4().hex[:12]}.jpg"
     total = 60 * MB
     huge = b"\xff\xd8\xff\xe0" + bytes(total - 4)
-    status, body, sent = stream_upload(f"http://{vip}:80", huge, limits.body, name, token=api_token)
+    status, body, sent = stream_upload(
+        f"https://{vip}:443", huge, limits.body, name, token=api_token, context=tls
+    )
     assert (status, body.get("reason")) == (413, "too_large"), body
     assert sent < total, f"the answer came only after all {sent / MB:.0f} MB were sent"
     assert body["request_id"]
@@ -219,13 +238,22 @@ def test_a_normal_upload_is_still_accepted(client: httpx.Client) -> None:
 
 @pytest.mark.usefixtures("clean_limiter")
 def test_connections_past_the_per_client_limit_are_closed(
-    vip: str, vms: dict[str, Any], other_client: Callable[[str], int], limits: Limits
+    vip: str,
+    vms: dict[str, Any],
+    other_client: Callable[[str], int],
+    limits: Limits,
+    tls: ssl.SSLContext,
 ) -> None:
+    # Held as bare TCP connections (on port 80: counted by the same frontend as 443,
+    # and idle out after the same 10 s, no TLS handshake left pending).
     held = [socket.create_connection((vip, 80), timeout=15) for _ in range(limits.conns)]
     try:
         _wait_for_open_connections(vms, limits.conns)
-        # Sent but never answered: HAProxy closes the connection on accepting it.
-        assert _raw_answer(vip, f"GET /healthz HTTP/1.1\r\nHost: {vip}\r\n\r\n".encode()) == b""
+        # Sent but never answered: HAProxy closes the connection on accepting it, on
+        # HTTPS (before the handshake ends) as on plain HTTP.
+        request = f"GET /healthz HTTP/1.1\r\nHost: {vip}\r\n\r\n".encode()
+        assert _raw_answer(vip, request, tls) == b""
+        assert _raw_answer(vip, request, None) == b""
         assert other_client("/healthz") == 200
     finally:
         for sock in held:
@@ -246,9 +274,12 @@ def _wait_for_open_connections(vms: dict[str, Any], count: int) -> None:
     pytest.fail(f"HAProxy counted at most {most} of the {count} open connections")
 
 
-def test_a_request_whose_headers_never_end_is_cut_off(vip: str, limits: Limits) -> None:
+def test_a_request_whose_headers_never_end_is_cut_off(
+    vip: str, limits: Limits, tls: ssl.SSLContext
+) -> None:
     started = time.monotonic()
-    answer = _raw_answer(vip, f"GET /healthz HTTP/1.1\r\nHost: {vip}\r\nX-Slow: 1\r\n".encode())
+    request = f"GET /healthz HTTP/1.1\r\nHost: {vip}\r\nX-Slow: 1\r\n".encode()
+    answer = _raw_answer(vip, request, tls)
     waited = time.monotonic() - started
     assert answer.split(b"\r\n", 1)[0].split()[1] == b"408", answer[:300]
     assert limits.headers_s - 1 < waited < limits.headers_s + 5

@@ -101,7 +101,8 @@ def test_broker_credentials_rotate_by_rerunning_the_playbook(
             RECONNECT_TIMEOUT,
             f"every backend and worker to reconnect to RabbitMQ as {user}",
         )
-        result = smoke(lab_status["url"], api_token)
+        ca = Path(lab_status["url_ca"]) if lab_status.get("url_ca") else None
+        result = smoke(lab_status["url"], api_token, ca)
         assert set(result.variants) >= {"thumb", "medium", "large"}
     finally:
         deploy_amqp_url(inventory, tmp_path, original)
