@@ -38,7 +38,7 @@ def parser() -> argparse.ArgumentParser:
 def add_target_args(sub: argparse.ArgumentParser) -> None:
     sub.add_argument(
         "--url",
-        help="service URL (default: the inventory's or the lab's VIP; CA: IMGCLOUD_CA_FILE)",
+        help="service URL (default: the inventory's or the lab's VIP; CA: IMGCLOUD_CA)",
     )
     sub.add_argument("-i", "--inventory", help="Ansible inventory of real VMs")
     sub.add_argument("--cores", type=int, help="cores all worker VMs have (real VMs only)")

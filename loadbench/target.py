@@ -3,7 +3,7 @@
 The order is the one every imgcloud lane uses: what the operator names wins, the lab is
 the default. Load only ever goes to the address found here, over HTTPS checked against
 the CA found with it (deploy.site): the lab's cluster CA, the inventory's site CA, or for
-a URL given alone the file IMGCLOUD_CA_FILE names (else the system's roots).
+a URL given alone the file IMGCLOUD_CA names (else the system's roots).
 """
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ class Target:
         """What Locust's users read the token and the CA file from (tests/load/locustfile.py)."""
         env = {"IMGCLOUD_TOKEN": self.token} if self.token else {}
         if self.ca:
-            env["IMGCLOUD_CA_FILE"] = str(self.ca)
+            env["IMGCLOUD_CA"] = str(self.ca)
         return env
 
     @property
@@ -83,7 +83,7 @@ def resolve(url: str | None = None, inventory: str | None = None) -> Target:
 
     With both, the load goes to `url` (e.g. a tunnel to the floating IP) and the
     inventory still names the VMs. A URL given explicitly (`url`, IMGCLOUD_LOAD_URL) is
-    checked against the CA file IMGCLOUD_CA_FILE names, when set.
+    checked against the CA file IMGCLOUD_CA names, when set.
     """
     found = _resolve(url, inventory)
     given = os.environ.get("IMGCLOUD_TOKEN", "").strip()
@@ -91,8 +91,8 @@ def resolve(url: str | None = None, inventory: str | None = None) -> Target:
 
 
 def _given_ca() -> Path | None:
-    """IMGCLOUD_CA_FILE: the CA that checks an explicitly given URL's certificate."""
-    given = os.environ.get("IMGCLOUD_CA_FILE", "").strip()
+    """IMGCLOUD_CA: the CA that checks an explicitly given URL's certificate."""
+    given = os.environ.get("IMGCLOUD_CA", "").strip()
     return Path(given).expanduser() if given else None
 
 

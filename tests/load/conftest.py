@@ -3,7 +3,7 @@
 The target is the floating IP of the inventory under test: the lab's by default
 (brought up and deployed on demand by tests/conftest.py, like every cluster lane),
 real VMs with `--inventory PATH`. IMGCLOUD_LOAD_URL aims at any URL instead, such as
-`imgcloud dev` on loopback, and then nothing is deployed (IMGCLOUD_CA_FILE names the CA
+`imgcloud dev` on loopback, and then nothing is deployed (IMGCLOUD_CA names the CA
 that checks its certificate, if it is https).
 
 `pki` is a throwaway CA made with openssl, for the unit tests of the HTTPS clients (the

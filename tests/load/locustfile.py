@@ -9,7 +9,7 @@ Settings (environment): IMGCLOUD_LOAD_MIX ("2mp=3,12mp=1": the weights of the tw
 tasks), IMGCLOUD_LOAD_DONE_TIMEOUT (s, default 120), IMGCLOUD_VARIANTS (the variants to
 expect, as the service's own setting), IMGCLOUD_LOAD_KEEP=1 to keep uploaded images,
 IMGCLOUD_TOKEN (the API token every user sends: uploads and the listing need one),
-IMGCLOUD_CA_FILE (the CA that checks the site's HTTPS certificate; unset: the system's roots).
+IMGCLOUD_CA (the CA that checks the site's HTTPS certificate; unset: the system's roots).
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ UPLOAD_TO_DONE = "upload-to-done"
 DONE_TIMEOUT = float(os.environ.get("IMGCLOUD_LOAD_DONE_TIMEOUT", "120"))
 KEEP_IMAGES = os.environ.get("IMGCLOUD_LOAD_KEEP", "") == "1"
 TOKEN = os.environ.get("IMGCLOUD_TOKEN", "")
-CA_FILE = os.environ.get("IMGCLOUD_CA_FILE", "")
+CA_FILE = os.environ.get("IMGCLOUD_CA", "")
 
 
 def carry_token(user: HttpUser) -> None:

@@ -29,7 +29,7 @@ all:
 @pytest.fixture(autouse=True)
 def _no_target_env(monkeypatch: pytest.MonkeyPatch) -> None:
     """What the operator's shell may set must not steer these tests."""
-    for name in ("IMGCLOUD_LOAD_URL", "IMGCLOUD_CA_FILE", "IMGCLOUD_TOKEN"):
+    for name in ("IMGCLOUD_LOAD_URL", "IMGCLOUD_CA", "IMGCLOUD_TOKEN"):
         monkeypatch.delenv(name, raising=False)
 
 
@@ -41,7 +41,7 @@ def test_inventory_gives_the_floating_ip_and_cluster_hosts(tmp_path: Path) -> No
     assert [n.address for n in target.nodes] == ["10.1.2.11", "10.1.2.12", "10.1.2.13"]
     assert target.inventory == path  # where the bench finds the cluster's CA and token
     assert target.ca == tmp_path / "secrets" / "tls" / "ca.pem"  # it issued HAProxy's cert
-    assert target.env["IMGCLOUD_CA_FILE"] == str(target.ca)  # what Locust's users check with
+    assert target.env["IMGCLOUD_CA"] == str(target.ca)  # what Locust's users check with
 
 
 def test_an_operators_own_certificate_is_checked_against_the_system_roots(
@@ -53,7 +53,7 @@ def test_an_operators_own_certificate_is_checked_against_the_system_roots(
     path.write_text(INVENTORY.replace("    imgcloud_vip:", own + named + "    imgcloud_vip:"))
     target = from_inventory(path)
     assert (target.url, target.ca) == ("https://images.example.net/", None)
-    assert "IMGCLOUD_CA_FILE" not in target.env
+    assert "IMGCLOUD_CA" not in target.env
 
 
 def test_the_lab_status_names_the_url_and_its_ca(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -76,14 +76,14 @@ def test_the_lab_status_names_the_url_and_its_ca(monkeypatch: pytest.MonkeyPatch
 def test_a_given_url_is_checked_against_the_ca_file_named(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    monkeypatch.setenv("IMGCLOUD_CA_FILE", "/some/ca.pem")
+    monkeypatch.setenv("IMGCLOUD_CA", "/some/ca.pem")
     assert resolve(url="https://10.1.2.100/").ca == Path("/some/ca.pem")
     monkeypatch.setenv("IMGCLOUD_LOAD_URL", "https://10.1.2.100/")
     assert resolve().ca == Path("/some/ca.pem")
     path = tmp_path / "hosts.yml"
     path.write_text(INVENTORY)
     assert resolve(url="https://127.0.0.1:8443/", inventory=str(path)).ca == Path("/some/ca.pem")
-    monkeypatch.delenv("IMGCLOUD_CA_FILE")
+    monkeypatch.delenv("IMGCLOUD_CA")
     assert resolve().ca is None  # the system's roots
     assert resolve(url="https://127.0.0.1:8443/", inventory=str(path)).ca == (
         tmp_path / "secrets" / "tls" / "ca.pem"
