@@ -11,12 +11,11 @@ from __future__ import annotations
 import http.server
 import json
 import socket
-import ssl
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from https_server import serving
 
 from deploy.credentials import Credentials
 from loadbench.nomad import Nomad, NomadError
@@ -42,15 +41,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 @pytest.fixture(scope="module")
 def fake_nomad(pki: dict[str, Path]) -> Iterator[str]:
     """https://127.0.0.1:<port> serving GET /v1/job/<id> to the deploy token only."""
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.load_cert_chain(pki["cert"], pki["key"])
-    server.socket = context.wrap_socket(server.socket, server_side=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"https://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    with serving(_Handler, pki) as url:
+        yield url
 
 
 @pytest.fixture(autouse=True)

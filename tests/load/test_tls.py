@@ -7,13 +7,12 @@ from __future__ import annotations
 
 import http.server
 import json
-import ssl
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import ClassVar
 
 import pytest
+from https_server import serving
 
 from deploy import smoke
 from loadbench import bench, knee, openloop, saturation
@@ -48,15 +47,8 @@ class _Site(http.server.BaseHTTPRequestHandler):
 @pytest.fixture(scope="module")
 def site(pki: dict[str, Path]) -> Iterator[str]:
     """https://127.0.0.1:<port>/ with a certificate the `pki` CA signed."""
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Site)
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.load_cert_chain(pki["cert"], pki["key"])
-    server.socket = context.wrap_socket(server.socket, server_side=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"https://127.0.0.1:{server.server_address[1]}/"
-    server.shutdown()
-    server.server_close()
+    with serving(_Site, pki) as url:
+        yield url + "/"
 
 
 FLOWS = [knee.Flow(0, 1.0, float(i), True, 50.0, "", f"img{i}") for i in range(3)]
