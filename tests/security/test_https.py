@@ -26,7 +26,7 @@ import pytest
 from deploy import ROOT
 from deploy.ansible import run_playbook
 from deploy.credentials import secrets_dir
-from deploy.site import OWN_CERTIFICATE_VARS, site_ca, tls_context
+from deploy.site import OWN_CERTIFICATE_VARS, tls_context
 
 pytestmark = pytest.mark.lab
 
@@ -56,15 +56,8 @@ with socket.create_connection(("127.0.0.1", 443), timeout=5) as raw:
 
 
 @pytest.fixture(scope="module")
-def site_ca_file(
-    inventory: Path, hostvars: dict[str, dict[str, Any]], cluster_names: list[str]
-) -> Path | None:
-    return site_ca(hostvars[cluster_names[0]], inventory)
-
-
-@pytest.fixture(scope="module")
-def context(site_ca_file: Path | None) -> ssl.SSLContext:
-    return tls_context(site_ca_file)
+def context(site_ca: Path | None) -> ssl.SSLContext:
+    return tls_context(site_ca)
 
 
 def handshake(vip: str, context: ssl.SSLContext) -> ssl.SSLSocket:
@@ -72,9 +65,9 @@ def handshake(vip: str, context: ssl.SSLContext) -> ssl.SSLSocket:
     return context.wrap_socket(raw, server_hostname=vip)
 
 
-def offering(site_ca_file: Path | None, protocols: list[str]) -> ssl.SSLContext:
+def offering(site_ca: Path | None, protocols: list[str]) -> ssl.SSLContext:
     """The checking context, offering these ALPN protocols."""
-    offered = tls_context(site_ca_file)
+    offered = tls_context(site_ca)
     offered.set_alpn_protocols(protocols)
     return offered
 
@@ -93,20 +86,20 @@ def test_the_floating_ip_presents_a_certificate_for_its_address(
     ("offered", "chosen"), [(["h2", "http/1.1"], "h2"), (["http/1.1"], "http/1.1")]
 )
 def test_http2_and_http1_1_are_both_served(
-    vip: str, site_ca_file: Path | None, offered: list[str], chosen: str
+    vip: str, site_ca: Path | None, offered: list[str], chosen: str
 ) -> None:
-    with handshake(vip, offering(site_ca_file, offered)) as tls:
+    with handshake(vip, offering(site_ca, offered)) as tls:
         assert tls.selected_alpn_protocol() == chosen
 
 
 def test_the_page_and_the_api_answer_over_http2(
-    vip: str, site_ca_file: Path | None, api_token: str
+    vip: str, site_ca: Path | None, api_token: str
 ) -> None:
     headers = {"Authorization": f"Bearer {api_token}"}
     with httpx.Client(
         base_url=f"https://{vip}",
         http2=True,
-        verify=tls_context(site_ca_file),
+        verify=tls_context(site_ca),
         headers=headers,
         timeout=15,
     ) as http2:
@@ -158,9 +151,9 @@ class Clients:
     kept-alive HTTP/1.1 connection that must never be closed under it, an HTTP/2
     client, and a new connection (a new handshake) per request. Every failure kept."""
 
-    def __init__(self, vip: str, site_ca_file: Path | None) -> None:
+    def __init__(self, vip: str, site_ca: Path | None) -> None:
         # A context each: httpx sets its ALPN protocols (h2) on the one it is given.
-        self.vip, self.site_ca_file = vip, site_ca_file
+        self.vip, self.site_ca = vip, site_ca
         self.counts = {"kept-alive": 0, "http2": 0, "new connection": 0}
         self.failures: list[str] = []
         self.serials: list[str] = []  # of the new connections' certificates, in order
@@ -195,7 +188,7 @@ class Clients:
             self.failures.append(f"{work.__name__}: {type(exc).__name__}: {exc}")
 
     def _kept_alive(self) -> None:
-        context = offering(self.site_ca_file, ["http/1.1"])
+        context = offering(self.site_ca, ["http/1.1"])
         conn = http.client.HTTPSConnection(self.vip, HTTPS_PORT, timeout=10, context=context)
         try:
             while not self._stop.is_set():
@@ -213,7 +206,7 @@ class Clients:
             conn.close()
 
     def _http2(self) -> None:
-        context = tls_context(self.site_ca_file)
+        context = tls_context(self.site_ca)
         with httpx.Client(http2=True, verify=context, timeout=10) as http2:
             while not self._stop.is_set():
                 answer = http2.get(f"https://{self.vip}/healthz")
@@ -223,7 +216,7 @@ class Clients:
                 time.sleep(0.05)
 
     def _new_connections(self) -> None:
-        context = offering(self.site_ca_file, ["http/1.1"])
+        context = offering(self.site_ca, ["http/1.1"])
         while not self._stop.is_set():
             with handshake(self.vip, context) as tls:
                 self.serials.append(tls.getpeercert()["serialNumber"])
@@ -274,12 +267,12 @@ def rotation(
 
 
 def test_a_new_certificate_is_served_without_a_reload_or_a_dropped_request(
-    inventory: Path, vip: str, site_ca_file: Path | None, vms: dict[str, Any], rotation: Path
+    inventory: Path, vip: str, site_ca: Path | None, vms: dict[str, Any], rotation: Path
 ) -> None:
     old_serial = _file_serial(rotation)
     workers = _on_every_vm(vms, WORKER_PID)
     assert set(_on_every_vm(vms, SERVED_SERIAL).values()) == {old_serial}
-    with Clients(vip, site_ca_file) as clients:
+    with Clients(vip, site_ca) as clients:
         clients.wait_for(more=20)
         # Within 400 days of expiry is always true of a 397-day certificate: renew now.
         run = run_playbook(CERTIFICATE_PLAYBOOK, inventory, ["-e", "cluster_ca_renew_days=400"])
