@@ -1,7 +1,10 @@
-"""The floating IP leaves a VM whose HAProxy stops, within seconds, and does not come back."""
+"""The floating IP leaves a VM whose HAProxy stops, within seconds, and does not come back;
+when it leaves a VM cut off from its peers, that VM's connections are reset at once and a
+connection opened in the hand-off reaches the next holder."""
 
 from __future__ import annotations
 
+import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -10,6 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
+from deploy.health import cluster_problems
 from deploy.site import tls_context
 
 pytestmark = [pytest.mark.lab, pytest.mark.destructive]
@@ -66,3 +70,75 @@ def test_floating_ip_moves_when_its_haproxy_stops(
     watch_until = time.monotonic() + 5
     while time.monotonic() < watch_until:
         assert _holders(vms, vip) == new_holders
+
+
+# The cut-off VM's own chain, as the chaos suite's partition makes it: nothing to or
+# from its peers, everything else (the controller, the floating IP's clients) passes.
+_CUT_CHAIN = "imgcloud-test-cut"
+
+
+def _cut_off(host: Any, peers: list[str]) -> None:
+    rules = "; ".join(
+        f"iptables -A {_CUT_CHAIN} -s {p} -j DROP; iptables -A {_CUT_CHAIN} -d {p} -j DROP"
+        for p in peers
+    )
+    host.check_output(
+        f"iptables -N {_CUT_CHAIN}; {rules}; "
+        f"iptables -I INPUT -j {_CUT_CHAIN}; iptables -I OUTPUT -j {_CUT_CHAIN}"
+    )
+
+
+def _heal(host: Any) -> None:
+    host.run(
+        f"iptables -D INPUT -j {_CUT_CHAIN}; iptables -D OUTPUT -j {_CUT_CHAIN}; "
+        f"iptables -F {_CUT_CHAIN}; iptables -X {_CUT_CHAIN}"
+    )
+
+
+def test_the_floating_ip_is_handed_off_without_hanging_connections(
+    vms: dict[str, Any],
+    vip: str,
+    hostvars: dict[str, dict[str, Any]],
+    inventory: Path,
+    holder: str,
+) -> None:
+    """The holder cut off from its peers lets the address go about a second before a
+    peer takes it (so two never hold it). A client connected to it then can no longer be
+    answered: it must hear so at once (a reset), not at its own timeout. A client that
+    connects in that second must reach the next holder (its SYN dropped and sent again),
+    not be told the host is unreachable."""
+    peers = [str(hostvars[name]["ansible_host"]) for name in vms if name != holder]
+    # Half a request: HAProxy waits for the rest (timeout http-request, 10 s), and the
+    # client sends nothing more, so nothing but the old holder can tell it.
+    waiting = socket.create_connection((vip, 80), timeout=5)
+    waiting.sendall(b"GET /healthz HTTP/1.1\r\nHost: imgcloud\r\n")
+    _cut_off(vms[holder], peers)
+    try:
+        _wait_for(lambda: holder not in _holders({holder: vms[holder]}, vip), timeout=15)
+        let_go = time.monotonic()
+        # Opened in the hand-off: the address is on no VM, or already on the next.
+        started = time.monotonic()
+        with socket.create_connection((vip, 80), timeout=10) as late:
+            late.sendall(b"GET /healthz HTTP/1.1\r\nHost: imgcloud\r\nConnection: close\r\n\r\n")
+            late.settimeout(10)
+            answer = late.recv(64)
+        took = time.monotonic() - started
+        print(f"\nconnection opened in the hand-off answered after {took:.2f} s")
+        assert answer.startswith(b"HTTP/1.1 "), answer
+
+        waiting.settimeout(max(0.1, 5 - (time.monotonic() - let_go)))
+        try:
+            got = waiting.recv(64)
+        except ConnectionResetError:
+            got = None
+        except TimeoutError:
+            pytest.fail(
+                f"the connection left on {holder} was not reset within 5 s of the floating IP "
+                "leaving it: its client waits for its own timeout"
+            )
+        assert got is None, f"the connection left on {holder} was answered: {got!r}"
+    finally:
+        waiting.close()
+        _heal(vms[holder])
+    _wait_for(lambda: not cluster_problems(inventory), timeout=180)
+    assert len(_holders(vms, vip)) == 1
