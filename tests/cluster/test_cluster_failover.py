@@ -95,12 +95,23 @@ def _heal(host: Any) -> None:
     )
 
 
+@pytest.fixture
+def cut_off(vms: dict[str, Any], inventory: Path) -> Iterator[list[str]]:
+    """Cuts VMs off from their peers (append a name); heals them afterwards and waits
+    until Consul and Nomad are whole again, for the tests that follow."""
+    names: list[str] = []
+    yield names
+    for name in names:
+        _heal(vms[name])
+    _wait_for(lambda: not cluster_problems(inventory), timeout=180)
+
+
 def test_the_floating_ip_is_handed_off_without_hanging_connections(
     vms: dict[str, Any],
     vip: str,
     hostvars: dict[str, dict[str, Any]],
-    inventory: Path,
     holder: str,
+    cut_off: list[str],
 ) -> None:
     """The holder cut off from its peers lets the address go about a second before a
     peer takes it (so two never hold it). A client connected to it then can no longer be
@@ -112,6 +123,7 @@ def test_the_floating_ip_is_handed_off_without_hanging_connections(
     # client sends nothing more, so nothing but the old holder can tell it.
     waiting = socket.create_connection((vip, 80), timeout=5)
     waiting.sendall(b"GET /healthz HTTP/1.1\r\nHost: imgcloud\r\n")
+    cut_off.append(holder)
     _cut_off(vms[holder], peers)
     try:
         _wait_for(lambda: holder not in _holders({holder: vms[holder]}, vip), timeout=15)
@@ -139,6 +151,4 @@ def test_the_floating_ip_is_handed_off_without_hanging_connections(
         assert got is None, f"the connection left on {holder} was answered: {got!r}"
     finally:
         waiting.close()
-        _heal(vms[holder])
-    _wait_for(lambda: not cluster_problems(inventory), timeout=180)
     assert len(_holders(vms, vip)) == 1

@@ -11,7 +11,8 @@ from agents import AGENTS, CONSUL, NOMAD, Agent
 pytestmark = pytest.mark.lab
 
 # Consul gossips and serves RPC on the private address, answers HTTPS and DNS on
-# loopback only; Nomad listens everywhere and advertises the private address.
+# loopback only; Nomad serves RPC and gossip on the private address, its HTTPS API
+# there and on loopback (the `nomad` CLI on the VM).
 SOCKETS = [
     (CONSUL, "tcp://{address}:8300"),
     (CONSUL, "tcp://{address}:8301"),
@@ -19,10 +20,11 @@ SOCKETS = [
     (CONSUL, "tcp://127.0.0.1:8501"),
     (CONSUL, "udp://127.0.0.1:8600"),
     (CONSUL, "tcp://127.0.0.1:8600"),
-    (NOMAD, "tcp://4646"),
-    (NOMAD, "tcp://4647"),
-    (NOMAD, "tcp://4648"),
-    (NOMAD, "udp://4648"),
+    (NOMAD, "tcp://127.0.0.1:4646"),
+    (NOMAD, "tcp://{address}:4646"),
+    (NOMAD, "tcp://{address}:4647"),
+    (NOMAD, "tcp://{address}:4648"),
+    (NOMAD, "udp://{address}:4648"),
 ]
 
 # Plain HTTP is gone: Consul's HTTP port is closed on every address (issue #8).
@@ -58,6 +60,24 @@ def test_unit_restarts_a_dead_agent_within_seconds(vm: Any, agent: Agent) -> Non
 @pytest.mark.parametrize(("agent", "spec"), SOCKETS, ids=lambda v: str(v))
 def test_port_listens(vm: Any, private_address: str, agent: Agent, spec: str) -> None:
     assert vm.socket(spec.format(address=private_address)).is_listening
+
+
+def _listeners(vm: Any, process: str) -> list[str]:
+    """Local addresses (host:port) of the TCP and UDP sockets `process` listens on."""
+    out = vm.check_output("ss -Hlntup")
+    return [line.split()[4] for line in out.splitlines() if f'(("{process}",' in line]
+
+
+@pytest.mark.parametrize("agent", AGENTS, ids=str)
+def test_agent_listens_on_loopback_and_the_private_address_only(
+    vm: Any, private_address: str, agent: Agent
+) -> None:
+    """Nothing on a wildcard address: not on a public interface, not on the containers'
+    bridges (a task could reach the API from inside its container)."""
+    listeners = _listeners(vm, agent.name)
+    assert len(listeners) >= 3, f"{agent} listens on too little to be itself: {listeners}"
+    elsewhere = [a for a in listeners if a.rsplit(":", 1)[0] not in ("127.0.0.1", private_address)]
+    assert not elsewhere, f"{agent} listens beyond loopback and {private_address}: {elsewhere}"
 
 
 @pytest.mark.parametrize("spec", CLOSED)
