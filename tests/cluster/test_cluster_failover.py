@@ -113,10 +113,10 @@ def test_the_floating_ip_is_handed_off_without_hanging_connections(
     holder: str,
     cut_off: list[str],
 ) -> None:
-    """The holder cut off from its peers lets the address go about a second before a
-    peer takes it (so two never hold it). A client connected to it then can no longer be
+    """The holder cut off from its peers lets the address go up to about a second before
+    a peer takes it (so two never hold it). A client connected to it then can no longer be
     answered: it must hear so at once (a reset), not at its own timeout. A client that
-    connects in that second must reach the next holder (its SYN dropped and sent again),
+    connects in that gap must reach the next holder (its SYN dropped and sent again),
     not be told the host is unreachable."""
     peers = [str(hostvars[name]["ansible_host"]) for name in vms if name != holder]
     # Half a request: HAProxy waits for the rest (timeout http-request, 10 s), and the
