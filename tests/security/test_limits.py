@@ -229,7 +229,7 @@ def test_a_chunked_upload_past_the_limit_gets_413_while_it_streams(
     # arrive and answers while the client is still sending. Nothing is stored. The client
     # looks for that answer after each chunk past the backend's limit, as curl does: one
     # that keeps sending is reset by HAProxy 2.6 after the answer, often before it reads
-    # it over TLS (HAProxy drains such requests from 3.0 on; docs/security.md).
+    # it over TLS (docs/security.md).
     name = f"chunked-{uuid.uuid4().hex[:12]}.jpg"
     total = 60 * MB
     huge = b"\xff\xd8\xff\xe0" + bytes(total - 4)
