@@ -97,6 +97,11 @@ def inventory(
         # The provider's floating-IP API, as a cloud's: keepalived asks it to route
         # the address to each new MASTER (the lab's bridge still moves it by ARP).
         **(floating_ip.hook_vars(state) if floating else {}),
+        # The provider's alert receiver, as an operator's webhook; the tests read
+        # it, and make each alert's condition hold only as long as they must.
+        "monitoring_alert_webhook_url": alert_receiver_url(state),
+        "monitoring_alert_for": LAB_ALERT_FOR,
+        "monitoring_alert_group_wait": "5s",
     }
     bastion = {
         "ansible_host": topo.bastion.address,
@@ -142,6 +147,24 @@ def ssh_config(state: LabState) -> str:
     return "\n".join(lines)
 
 
+# How long each alert's condition holds before it fires, in the lab (roles/monitoring).
+LAB_ALERT_FOR = {
+    "vm_down": "20s",
+    "raft": "20s",
+    "vip_flapping": "0s",
+    "service_down": "20s",
+    "queue_growing": "1m",
+    "http_errors": "20s",
+    "disk_full": "1m",
+    "certificate": "1m",
+}
+ALERT_RECEIVER_PORT = 9095  # lab/images/provider/alert-receiver.py
+
+
+def alert_receiver_url(state: LabState) -> str:
+    return f"http://{state.topology.provider.address}:{ALERT_RECEIVER_PORT}/v1/alerts"
+
+
 def status(state: LabState, *, proxied: bool = True, floating: bool = True) -> dict[str, Any]:
     topo = state.topology
     provider: dict[str, Any] = {
@@ -151,6 +174,7 @@ def status(state: LabState, *, proxied: bool = True, floating: bool = True) -> d
         "rabbitmq": {"url": amqp_url(state)},
         "registry": registry(state),
         "registry_push": registry_push(state),
+        "alert_receiver": alert_receiver_url(state),
     }
     if proxied:
         provider["toxiproxy"] = toxiproxy.status(state)

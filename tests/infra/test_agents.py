@@ -10,14 +10,16 @@ from agents import AGENTS, CONSUL, NOMAD, Agent
 
 pytestmark = pytest.mark.lab
 
-# Consul gossips and serves RPC on the private address, answers HTTPS and DNS on
-# loopback only; Nomad serves RPC and gossip on the private address, its HTTPS API
-# there and on loopback (the `nomad` CLI on the VM).
+# Consul gossips and serves RPC on the private address, answers HTTPS there too (the
+# other VMs' Prometheus) and on loopback, DNS on loopback only; Nomad serves RPC and
+# gossip on the private address, its HTTPS API there and on loopback (the `nomad`
+# CLI on the VM).
 SOCKETS = [
     (CONSUL, "tcp://{address}:8300"),
     (CONSUL, "tcp://{address}:8301"),
     (CONSUL, "udp://{address}:8301"),
     (CONSUL, "tcp://127.0.0.1:8501"),
+    (CONSUL, "tcp://{address}:8501"),
     (CONSUL, "udp://127.0.0.1:8600"),
     (CONSUL, "tcp://127.0.0.1:8600"),
     (NOMAD, "tcp://127.0.0.1:4646"),
