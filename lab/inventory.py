@@ -102,6 +102,7 @@ def inventory(
         "monitoring_alert_webhook_url": alert_receiver_url(state),
         "monitoring_alert_for": LAB_ALERT_FOR,
         "monitoring_alert_group_wait": "5s",
+        "monitoring_alert_group_interval": "15s",
     }
     bastion = {
         "ansible_host": topo.bastion.address,

@@ -119,3 +119,25 @@ def test_controller_pushes_and_vms_see_the_image(lab: dict[str, Any], ssh_config
         ssh_config, "vm1", f"curl -fsS http://{lab['provider']['registry']}/v2/{name}/tags/list"
     )
     assert version in json.loads(result.stdout)["tags"], result.stderr
+
+
+def test_alert_receiver_keeps_what_alertmanager_posts_and_refuses_the_rest(
+    lab: dict[str, Any],
+) -> None:
+    """The receiver the cluster's Alertmanagers post to (roles/monitoring) and the
+    infra lane reads: a webhook notification is kept and listed; anything else gets
+    a JSON 400 and is not kept."""
+    import httpx
+
+    url = lab["provider"]["alert_receiver"]
+    marker = f"lab-test-{uuid.uuid4()}"
+    notification = {
+        "status": "firing",
+        "alerts": [{"status": "firing", "labels": {"alertname": marker}}],
+    }
+    assert httpx.post(url, json=notification, timeout=10).status_code == 200
+    bad = httpx.post(url, content=b"not json", timeout=10)
+    assert bad.status_code == 400 and "error" in bad.json()
+    kept = httpx.get(url, timeout=10).json()["notifications"]
+    mine = [n for n in kept if n["alerts"][0]["labels"].get("alertname") == marker]
+    assert len(mine) == 1 and mine[0]["received_at"] > 0

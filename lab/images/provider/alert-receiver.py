@@ -86,7 +86,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         print(f"received: {summary}", flush=True)
         self._answer(200, {"received": len(notification["alerts"])})
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib's name
+    def log_message(self, format: str, *args: Any) -> None:
         pass
 
 
