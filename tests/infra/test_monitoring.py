@@ -15,6 +15,7 @@ import json
 import time
 from typing import Any
 
+import healthpage
 import httpx
 import pytest
 from agents import wait_for
@@ -38,6 +39,7 @@ LISTENERS = {
 VM_JOBS = ["node", "haproxy", "consul", "nomad", "alertmanager", "prometheus"]
 APP_SERVICES = ["backend", "worker", "frontend"]
 TARGETS_DEADLINE_S = 90.0  # a restarted agent, a new target: two scrapes and some
+PAGE_DEADLINE_S = 60.0  # the health page renders what Prometheus has: a scrape or two
 FIRE_DEADLINE_S = 180.0  # the lab's `for` (20 s), a scrape, group_wait, a retry
 RESOLVE_DEADLINE_S = 180.0
 
@@ -154,6 +156,12 @@ def _alerts(notifications: list[dict[str, Any]], status: str, instance: str) -> 
     ]
 
 
+def _shows_down(page: healthpage.HealthPage, name: str) -> bool:
+    row = page.vms.get(name, {})
+    alerts = [a for a in page.alerts if a["alertname"] == "VMDown" and a["instance"] == name]
+    return row.get("answers") == "no" and bool(alerts) and (page.firing or 0) >= 1
+
+
 @pytest.mark.destructive
 @pytest.mark.slow
 def test_a_vm_down_alert_reaches_the_receiver_once_and_resolves(
@@ -169,6 +177,14 @@ def test_a_vm_down_alert_reaches_the_receiver_once_and_resolves(
             lambda: _alerts(_notifications(url, since), "firing", name) or None,
             FIRE_DEADLINE_S,
             f"a firing VMDown for {name} at {url}",
+            interval=2,
+        )
+        # Another VM's health page shows it too: the row, and the alert.
+        other = cluster_names[0]
+        wait_for(
+            lambda: _shows_down(healthpage.read(vms[other], _address(hostvars, other)), name),
+            PAGE_DEADLINE_S,
+            f"{other}'s health page to show {name} not answering, and VMDown firing",
             interval=2,
         )
     finally:
