@@ -78,6 +78,8 @@ TWO_VMS = "kill-two-vms"
 # What the report keeps of each step's figures.
 STEP_FIGURES: tuple[str, ...] = ("effect", "vms_hit", "ops", "failed", "error_window_s")
 STEP_FIGURES += ("max_latency_s", "heal_s", "fault_s", "acked", "window_uploads", "window_reads")
+STEP_FIGURES += ("failed_by_reason",)
+FAILED_OPS_KEPT = 12  # per step, in the figures and the lane's log
 
 
 @dataclass(frozen=True)
@@ -217,6 +219,22 @@ def _step_expect(experiment: Experiment) -> Any:
     return replace(experiment.expect, nothing_lost=False, min_acked=0)
 
 
+def _failed_ops(part: History, fault_t: float) -> list[dict[str, Any]]:
+    """A step's failed operations, timed from its fault: which, how, through which VM."""
+    failed = [o for o in checkers.client_ops(part) if not o.ok][:FAILED_OPS_KEPT]
+    return [
+        {
+            "at_s": round(o.start - fault_t, 2),
+            "latency_s": round(o.latency, 2),
+            "kind": o.kind,
+            "status": o.status,
+            "error": o.error,
+            "edge": o.edge,
+        }
+        for o in failed
+    ]
+
+
 def judge(history: History, vms: list[str]) -> tuple[dict[str, Any], list[checkers.Verdict]]:
     """Figures and verdicts of a whole nemesis run from its one journal."""
     steps_fig: list[dict[str, Any]] = []
@@ -241,7 +259,12 @@ def judge(history: History, vms: list[str]) -> tuple[dict[str, Any], list[checke
             if verdict.check != "no split brain":  # judged once, over the whole run
                 verdicts.append(replace(verdict, check=f"{label}: {verdict.check}"))
         steps_fig.append(
-            {"step": index + 1, "experiment": name, **{k: fig.get(k) for k in STEP_FIGURES}}
+            {
+                "step": index + 1,
+                "experiment": name,
+                **{k: fig.get(k) for k in STEP_FIGURES},
+                "failed_ops": _failed_ops(part, fig.get("fault_t") or begin),
+            }
         )
     ops = checkers.client_ops(history)
     failed = [o for o in ops if not o.ok]
@@ -412,6 +435,14 @@ def judge_result(
     for verdict in verdicts:
         mark = "ok  " if verdict.ok else ("FAIL" if verdict.asserted else "miss")
         log(f"  {mark} {verdict.check}: {verdict.got} (want {verdict.want})")
+    # In the lane's log too: a CI run's report folder does not outlive it.
+    for step in figures["steps"]:
+        for op in step.get("failed_ops") or []:
+            log(
+                f"  step {step['step']} failed: {op['kind']} at {op['at_s']:+.2f} s from the "
+                f"fault, {op['latency_s']:.2f} s, {op['status'] or 'no answer'} "
+                f"{op['error'] or ''} (edge {op['edge'] or '?'})"
+            )
     return result
 
 

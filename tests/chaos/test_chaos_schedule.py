@@ -154,6 +154,20 @@ def test_a_failure_long_after_a_heal_fails_that_step():
     assert any(f.startswith("step 1 kill-vm: failed operations") for f in found)
 
 
+def test_a_steps_failed_operations_are_kept_and_logged_from_its_fault(tmp_path):
+    """A CI run's report does not outlive it: the lane's log says which failed, and how."""
+    history = _two_steps()
+    history.ops.append(op("read", 31.0, ok=False, error="ConnectError"))
+    lines: list[str] = []
+    journal = tmp_path / "journals" / "nemesis.jsonl"
+    result = nemesis.judge_result(history, VMS, nemesis.plan(9, 3), journal, lines.append)
+    kept = result.figures["steps"][0]["failed_ops"]
+    assert [(o["kind"], o["error"], o["at_s"]) for o in kept] == [("read", "ConnectError", 21.0)]
+    assert result.figures["steps"][0]["failed_by_reason"] == {"ConnectError": 1}
+    assert any(line.startswith("  step 1 failed: read at +21.00 s") for line in lines), lines
+    assert "upload" in {o["kind"] for o in result.figures["steps"][1]["failed_ops"]}
+
+
 def test_two_vip_holders_between_faults_are_split_brain_of_the_whole_run():
     history = _two_steps()
     history.samples += [Sample(T0 + 30 + i * 0.25, "vm2", "vm2", "vm2", True) for i in range(8)]
