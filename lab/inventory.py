@@ -158,6 +158,7 @@ LAB_ALERT_FOR = {
     "http_errors": "20s",
     "disk_full": "1m",
     "certificate": "1m",
+    "backup": "1m",
 }
 ALERT_RECEIVER_PORT = 9095  # lab/images/provider/alert-receiver.py
 

@@ -30,6 +30,7 @@ HEALTHY_BEFORE_S = 120
 HEALTHY_AFTER_S = 15 * 60  # past every window (5 m rates, the floating IP's 10 m)
 VIP = "{vip}"  # filled with the deployed rules' floating IP
 VMS = ("vm1", "vm2", "vm3")
+BACKUP_AGE_MAX_S = 3 * 3600  # at least monitoring_backup_max_age_s, wherever deployed
 
 
 @dataclass(frozen=True)
@@ -173,6 +174,20 @@ def _http_errors(t: Timeline) -> Series:
     }
 
 
+def _backup(t: Timeline) -> Series:
+    """Every VM's check finds a fresh backup of both, until Consul's stop coming."""
+    frozen = str(t.before * STEP_S)
+    fresh = [str(i * STEP_S) for i in range(t.steps)]
+    return {
+        'imgcloud_backup_newest_timestamp_seconds{job="node", instance="vm1", system="consul"}': [
+            frozen if t.phase(i) == "fault" else fresh[i] for i in range(t.steps)
+        ],
+        'imgcloud_backup_newest_timestamp_seconds{job="node", instance="vm1", system="nomad"}': (
+            fresh
+        ),
+    }
+
+
 @dataclass(frozen=True)
 class Case:
     alert: str
@@ -215,6 +230,8 @@ CASES = [
     Case("ServiceInstanceDown", _instances("worker"), {"service": "worker"}),
     Case("QueueGrowing", _queue, {}),
     Case("HTTPErrors", _http_errors, {}),
+    # Past the maximum age (2 h by default) and its `for`.
+    Case("BackupTooOld", _backup, {"system": "consul"}, fault_beyond_for_s=BACKUP_AGE_MAX_S + 60),
 ]
 
 
