@@ -66,8 +66,8 @@ def test_a_backup_lands_in_s3_encrypted_and_holds_each_snapshot(
             sealed, plain = f"{work}/{system}.age", f"{work}/{system}.snap"
             fetched = host.check_output(f"imgcloud-backup fetch {system} {sealed}")
             assert fetched in saved, f"the newest {system} backup is {fetched}, not this one"
-            header = host.check_output(f"head -c 21 {sealed}")
-            assert header == "age-encryption.org/v1", f"{fetched} is not age-encrypted"
+            header = host.run(f"head -c 21 {sealed}").stdout_bytes
+            assert header == b"age-encryption.org/v1", f"{fetched} is not age-encrypted: {header!r}"
             stranger = host.run(f"age -d -i {work}/stranger -o {plain} {sealed}")
             assert stranger.rc != 0, "another identity opened the backup"
             host.run_expect([0], f"age -d -i {work}/identity -o {plain} {sealed}")

@@ -25,7 +25,7 @@ def backup() -> ModuleType:
 
 
 def _made(backup: ModuleType, system: str, hour: int, vm: str = "vm-1") -> dict:
-    taken = dt.datetime(2026, 12, 8, hour, 0, 5, tzinfo=UTC)
+    taken = dt.datetime(2026, 12, 8, hour, 0, 5, 1500, tzinfo=UTC)
     key = backup.object_key("backups/", system, taken, vm, "timer")
     described = backup.describe({"key": key, "size": 10}, "backups/")
     assert described is not None
@@ -34,16 +34,16 @@ def _made(backup: ModuleType, system: str, hour: int, vm: str = "vm-1") -> dict:
 
 def test_a_key_says_what_it_holds(backup: ModuleType) -> None:
     b = _made(backup, "nomad", 7, vm="vm-2")
-    assert b["key"] == "backups/nomad/20261208T070005Z-vm-2-timer.snap.age"
+    assert b["key"] == "backups/nomad/20261208T070005.001Z-vm-2-timer.snap.age"
     assert (b["system"], b["vm"], b["reason"]) == ("nomad", "vm-2", "timer")
-    assert b["taken"] == dt.datetime(2026, 12, 8, 7, 0, 5, tzinfo=UTC).timestamp()
+    assert b["taken"] == dt.datetime(2026, 12, 8, 7, 0, 5, 1000, tzinfo=UTC).timestamp()
 
 
 @pytest.mark.parametrize(
     "key",
     [
-        "backups/vault/20261208T070005Z-vm1-timer.snap.age",  # not a system of ours
-        "backups/consul/20261208T070005Z-vm1-timer.snap",  # not encrypted
+        "backups/vault/20261208T070005.000Z-vm1-timer.snap.age",  # not a system of ours
+        "backups/consul/20261208T070005.000Z-vm1-timer.snap",  # not encrypted
         "backups/consul/yesterday-vm1-timer.snap.age",  # no time
         "backups/consul.snap.age",
     ],

@@ -11,7 +11,7 @@
 A backup is the agent's own snapshot (Consul GET /v1/snapshot, Nomad GET
 /v1/operator/snapshot), encrypted with age to a recipient (a public key: the VMs can
 write backups and never read them; the identity stays with the operator), and put
-at <prefix><system>/<UTC time>-<vm>-<reason>.snap.age. After each save the oldest
+at <prefix><system>/<UTC time, to the ms>-<vm>-<reason>.snap.age. After each save the oldest
 beyond `keep` per system are deleted. `check` lists S3 itself, so what it exports
 (imgcloud_backup_newest_timestamp_seconds{system}, node exporter's textfile) is what
 a restore would find, not what this VM remembers; the BackupTooOld alert reads it.
@@ -149,7 +149,10 @@ def list_backups(s3: dict[str, str], prefix: str) -> list[dict[str, Any]]:
 
 
 def object_key(prefix: str, system: str, taken: dt.datetime, vm: str, reason: str) -> str:
-    return f"{prefix}{system}/{taken.strftime('%Y%m%dT%H%M%SZ')}-{vm}-{reason}{SUFFIX}"
+    # To the millisecond: two saves in one second (a deploy's and the timer's) keep
+    # their order, which retention goes by.
+    stamp = taken.strftime("%Y%m%dT%H%M%S.") + f"{taken.microsecond // 1000:03d}Z"
+    return f"{prefix}{system}/{stamp}-{vm}-{reason}{SUFFIX}"
 
 
 def describe(obj: dict[str, Any], prefix: str) -> dict[str, Any] | None:
@@ -161,7 +164,7 @@ def describe(obj: dict[str, Any], prefix: str) -> dict[str, Any] | None:
     stamp, _, tail = name[: -len(SUFFIX)].partition("-")
     vm, _, reason = tail.rpartition("-")
     try:
-        taken = dt.datetime.strptime(stamp, "%Y%m%dT%H%M%SZ").replace(tzinfo=dt.UTC)
+        taken = dt.datetime.strptime(stamp, "%Y%m%dT%H%M%S.%fZ").replace(tzinfo=dt.UTC)
     except ValueError:
         return None
     return {**obj, "system": system, "taken": taken.timestamp(), "vm": vm, "reason": reason}
